@@ -1,0 +1,70 @@
+//! Momentum (EMA) copies of online networks, as used by MoCo, BYOL and UniGrad.
+use anyhow::{bail, Result};
+use std::collections::HashMap;
+use tch::{nn, Device, Tensor};
+
+fn online_device(vars: &HashMap<String, Tensor>) -> Device {
+    vars.values().next().map(|t| t.device()).unwrap_or(Device::Cpu)
+}
+
+/// BYOL's cosine schedule from `base` to 1: `m_t = 1 - (1 - base)(cos(pi t / T) + 1) / 2`.
+pub fn cosine_momentum(base: f64, progress: f64) -> f64 {
+    let p = progress.clamp(0.0, 1.0);
+    1.0 - (1.0 - base) * ((std::f64::consts::PI * p).cos() + 1.0) / 2.0
+}
+
+/// A frozen copy of some of the online variables, updated by `t <- m t + (1 - m) online`.
+///
+/// The target lives in its own `VarStore`, built by the same constructor as the online
+/// network so that names match; only names present in the target are tracked.
+pub struct MomentumCopy {
+    store: nn::VarStore,
+    pairs: Vec<(Tensor, Tensor)>,
+}
+
+impl std::fmt::Debug for MomentumCopy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MomentumCopy({} tensors)", self.pairs.len())
+    }
+}
+
+impl MomentumCopy {
+    /// Builds the target with `build` (called on the root of a fresh store) and copies
+    /// the values of the same-named variables of `online` into it.
+    pub fn new<T>(online: &nn::VarStore, build: impl FnOnce(&nn::Path) -> T) -> Result<(Self, T)> {
+        let online = online.variables();
+        let mut store = nn::VarStore::new(online_device(&online));
+        let module = build(&store.root());
+        let mut pairs = Vec::new();
+        let mut names: Vec<_> = store.variables().into_iter().collect();
+        names.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, target) in names {
+            let Some(src) = online.get(&name) else { bail!("momentum copy: online network has no variable '{name}'") };
+            tch::no_grad(|| target.shallow_clone().copy_(src));
+            pairs.push((target, src.shallow_clone()));
+        }
+        store.freeze();
+        Ok((Self { store, pairs }, module))
+    }
+
+    /// One EMA step with momentum `m` (also moves BatchNorm running statistics).
+    pub fn update(&mut self, m: f64) {
+        tch::no_grad(|| {
+            for (t, s) in &mut self.pairs {
+                let _ = t.lerp_(s, 1.0 - m);
+            }
+        });
+    }
+
+
+    /// The target's variables as checkpoint entries named `target.<name>`.
+    pub fn state(&self) -> Vec<(String, Tensor)> {
+        self.store.variables().into_iter().map(|(k, v)| (format!("target.{k}"), v)).collect()
+    }
+
+    /// Restores the entries written by [`MomentumCopy::state`].
+    pub fn load_state(&self, state: &HashMap<String, Tensor>) -> Result<()> {
+        let targets: HashMap<String, Tensor> = self.store.variables().into_iter().map(|(k, v)| (format!("target.{k}"), v)).collect();
+        crate::method::restore_named("momentum target", &targets, state)
+    }
+}

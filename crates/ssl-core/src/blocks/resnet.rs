@@ -1,0 +1,89 @@
+//! ResNet-18 / 34 (basic blocks) with torchvision's parameter names.
+use super::backbone::{batch_norm2d, Backbone};
+use tch::{nn, Tensor};
+
+fn conv(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64) -> nn::Conv2D {
+    let cfg = nn::ConvConfig { stride, padding: k / 2, bias: false, ..Default::default() };
+    nn::conv2d(p, c_in, c_out, k, cfg)
+}
+
+#[derive(Debug)]
+struct BasicBlock {
+    conv1: nn::Conv2D,
+    bn1: nn::BatchNorm,
+    conv2: nn::Conv2D,
+    bn2: nn::BatchNorm,
+    downsample: Option<(nn::Conv2D, nn::BatchNorm)>,
+}
+
+impl BasicBlock {
+    fn new(p: nn::Path, c_in: i64, c_out: i64, stride: i64) -> Self {
+        let downsample = (stride != 1 || c_in != c_out)
+            .then(|| (conv(&p / "downsample" / "0", c_in, c_out, 1, stride), batch_norm2d(&p / "downsample" / "1", c_out)));
+        Self {
+            conv1: conv(&p / "conv1", c_in, c_out, 3, stride),
+            bn1: batch_norm2d(&p / "bn1", c_out),
+            conv2: conv(&p / "conv2", c_out, c_out, 3, 1),
+            bn2: batch_norm2d(&p / "bn2", c_out),
+            downsample,
+        }
+    }
+
+    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        let out = x.apply(&self.conv1).apply_t(&self.bn1, train).relu();
+        let out = out.apply(&self.conv2).apply_t(&self.bn2, train);
+        let shortcut = match &self.downsample {
+            Some((c, bn)) => x.apply(c).apply_t(bn, train),
+            None => x.shallow_clone(),
+        };
+        (out + shortcut).relu()
+    }
+}
+
+/// A ResNet with basic blocks; outputs globally pooled 512-d features (no `fc`).
+#[derive(Debug)]
+pub struct ResNet {
+    conv1: nn::Conv2D,
+    bn1: nn::BatchNorm,
+    max_pool: bool,
+    layers: Vec<BasicBlock>,
+}
+
+impl ResNet {
+    /// `blocks` per stage: `[2, 2, 2, 2]` is ResNet-18, `[3, 4, 6, 3]` ResNet-34.
+    pub fn new(p: &nn::Path, blocks: [usize; 4], in_channels: i64, small_image_stem: bool) -> Self {
+        let (conv1, max_pool) = if small_image_stem {
+            (conv(p / "conv1", in_channels, 64, 3, 1), false)
+        } else {
+            (conv(p / "conv1", in_channels, 64, 7, 2), true)
+        };
+        let mut layers = Vec::new();
+        let mut c_in = 64;
+        for (stage, &n) in blocks.iter().enumerate() {
+            let c_out = 64 << stage;
+            for b in 0..n {
+                let stride = if stage > 0 && b == 0 { 2 } else { 1 };
+                layers.push(BasicBlock::new(p / format!("layer{}", stage + 1) / b, c_in, c_out, stride));
+                c_in = c_out;
+            }
+        }
+        Self { conv1, bn1: batch_norm2d(p / "bn1", 64), max_pool, layers }
+    }
+}
+
+impl Backbone for ResNet {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        let mut x = xs.apply(&self.conv1).apply_t(&self.bn1, train).relu();
+        if self.max_pool {
+            x = x.max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
+        }
+        for block in &self.layers {
+            x = block.forward_t(&x, train);
+        }
+        x.adaptive_avg_pool2d([1, 1]).flatten(1, -1)
+    }
+
+    fn out_dim(&self) -> i64 {
+        512
+    }
+}

@@ -1,0 +1,284 @@
+//! The training loop.
+use super::{warmup_cosine, CheckpointDir, CheckpointMeta, MetricsLog, Optimizer, OptimizerConfig};
+use crate::method::{Method, MethodLoss, StepContext};
+use crate::uota::{uota_weighted_loss, UotaConfig};
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tch::{nn, Device, Tensor};
+
+
+/// A deterministic stream of batches of views.
+pub trait BatchSource {
+    /// (Re)starts the stream at global batch `index`; the batch at an index never depends
+    /// on where the stream was started, which makes resumed runs exact.
+    fn start(&mut self, index: u64) -> Result<()>;
+    /// The next batch: one tensor `[N, ...]` per view.
+    fn next_batch(&mut self) -> Result<Vec<Tensor>>;
+}
+
+/// Settings of the training loop (the `[train]` table of a config file).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Optimiser steps.
+    pub steps: usize,
+    /// Samples per micro-batch (the batch source must produce this many).
+    pub batch_size: usize,
+    /// Micro-batches whose gradients are summed before each step.
+    pub accumulate: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    pub warmup_steps: usize,
+    /// Final learning rate as a fraction of the peak.
+    pub min_lr_ratio: f64,
+    pub optimizer: OptimizerConfig,
+    /// Clip the global gradient norm to this value.
+    pub clip_grad_norm: Option<f64>,
+    pub seed: u64,
+    /// Write a checkpoint every this many steps (and at the end).
+    pub checkpoint_every: usize,
+    pub keep_checkpoints: usize,
+    /// Log metrics every this many steps.
+    pub log_every: usize,
+    /// Show a progress bar on stderr.
+    pub progress: bool,
+    pub uota: UotaConfig,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            steps: 500,
+            batch_size: 256,
+            accumulate: 1,
+            lr: 0.3,
+            warmup_steps: 50,
+            min_lr_ratio: 0.0,
+            optimizer: OptimizerConfig::default(),
+            clip_grad_norm: None,
+            seed: 0,
+            checkpoint_every: 100,
+            keep_checkpoints: 2,
+            log_every: 10,
+            progress: true,
+            uota: UotaConfig::default(),
+        }
+    }
+}
+
+impl TrainConfig {
+    pub fn validate(&self) -> Result<()> {
+        if self.steps == 0 || self.batch_size < 2 || self.accumulate == 0 {
+            bail!("train: steps and accumulate must be at least 1 and batch_size at least 2 (got {}, {}, {})", self.steps, self.accumulate, self.batch_size);
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            bail!("train: lr must be a positive number, got {}", self.lr);
+        }
+        if self.checkpoint_every == 0 || self.log_every == 0 {
+            bail!("train: checkpoint_every and log_every must be at least 1");
+        }
+        if let Some(c) = self.clip_grad_norm {
+            if !(c > 0.0) {
+                bail!("train: clip_grad_norm must be positive, got {c}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether UOTA weighting is on at `step`.
+    pub fn uota_active(&self, step: usize) -> bool {
+        self.uota.enabled && step as f64 >= self.uota.start_fraction * self.steps as f64
+    }
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainSummary {
+    pub steps: usize,
+    pub resumed_from: Option<usize>,
+    pub final_loss: f64,
+    pub first_loss: Option<f64>,
+    pub seconds: f64,
+    pub samples_per_second: f64,
+    pub checkpoint: PathBuf,
+}
+
+/// Runs a method over a batch source, with checkpoints under `out/checkpoints`.
+pub struct Trainer {
+    pub cfg: TrainConfig,
+    pub out: PathBuf,
+    /// The effective configuration of the whole run, stored in every checkpoint.
+    pub run_config: serde_json::Value,
+    pub device: Device,
+}
+
+/// Mixes the run seed and the step into the seed of that step's torch RNG, so that random
+/// draws inside a step do not depend on where the run was resumed.
+fn step_seed(seed: u64, step: usize) -> i64 {
+    let mut x = seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x ^= x >> 31;
+    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    (x >> 1) as i64
+}
+
+impl Trainer {
+    pub fn checkpoints(&self) -> CheckpointDir {
+        CheckpointDir::new(self.out.join("checkpoints"), self.cfg.keep_checkpoints)
+    }
+
+    /// Trains `method` (whose trainable variables live in `vs`). With `resume`, continues
+    /// from the newest checkpoint under `out`; without it, refuses to overwrite one.
+    pub fn fit(&self, vs: &nn::VarStore, method: &mut dyn Method, data: &mut dyn BatchSource, resume: bool) -> Result<TrainSummary> {
+        self.cfg.validate()?;
+        std::fs::create_dir_all(&self.out).with_context(|| format!("cannot create output folder {}", self.out.display()))?;
+        let ckpts = self.checkpoints();
+        let mut optimizer = Optimizer::new(self.cfg.optimizer.clone(), vs.variables());
+        let mut start = 0;
+        let mut last_good: Option<PathBuf> = None;
+        match (resume, ckpts.latest()?) {
+            (true, Some(ck)) => {
+                if ck.meta.method != method.name() {
+                    bail!("{} holds a '{}' run, not '{}'", ck.dir.display(), ck.meta.method, method.name());
+                }
+                crate::method::restore_named("model", &vs.variables(), &ck.section("model")).with_context(|| format!("cannot resume from {}", ck.dir.display()))?;
+                method.load_state(&ck.section("method")).with_context(|| format!("cannot resume from {}", ck.dir.display()))?;
+                optimizer.load_state(&ck.section("optim")).with_context(|| format!("cannot resume from {}", ck.dir.display()))?;
+                start = ck.meta.step;
+                last_good = Some(ck.dir.clone());
+                eprintln!("resuming from {} (step {start} of {})", ck.dir.display(), self.cfg.steps);
+            }
+            (true, None) => eprintln!("no checkpoint under {}: starting from scratch", ckpts.root().display()),
+            (false, Some(ck)) => bail!(
+                "{} already holds a run (checkpoint at step {}); pass --resume to continue it or choose another output folder",
+                self.out.display(),
+                ck.meta.step
+            ),
+            (false, None) => {}
+        }
+        let mut metrics = MetricsLog::open(&self.out.join("metrics.jsonl"), resume.then_some(start))?;
+        data.start((start * self.cfg.accumulate) as u64)?;
+
+        let bar = self.progress_bar(start);
+        let t0 = Instant::now();
+        let mut samples = 0usize;
+        let mut final_loss = f64::NAN;
+        let mut first_loss = None;
+        let mut checkpoint = last_good.clone().unwrap_or_default();
+        for step in start..self.cfg.steps {
+            tch::manual_seed(step_seed(self.cfg.seed, step));
+            let ctx = StepContext { step, total_steps: self.cfg.steps };
+            let lr = warmup_cosine(self.cfg.lr, step, self.cfg.steps, self.cfg.warmup_steps, self.cfg.min_lr_ratio);
+            optimizer.zero_grad();
+            let mut loss_sum = 0.0;
+            for _ in 0..self.cfg.accumulate {
+                let views: Vec<Tensor> = data.next_batch()?.into_iter().map(|v| v.to_device(self.device)).collect();
+                samples += views.first().map(|v| v.size()[0] as usize).unwrap_or(0);
+                let loss = self.combine(method.loss(&views, &ctx)?, step)?;
+                let value = loss.double_value(&[]);
+                if !value.is_finite() {
+                    return Err(self.non_finite("loss", value, step, lr, &last_good));
+                }
+                (loss / self.cfg.accumulate as f64).backward();
+                loss_sum += value / self.cfg.accumulate as f64;
+            }
+            let grad_norm = optimizer.clip_grad_norm(self.cfg.clip_grad_norm);
+            if !grad_norm.is_finite() {
+                return Err(self.non_finite("gradient norm", grad_norm, step, lr, &last_good));
+            }
+            optimizer.step(lr);
+            method.after_step(&ctx)?;
+            final_loss = loss_sum;
+            first_loss.get_or_insert(loss_sum);
+            let done = step + 1;
+            let rate = samples as f64 / t0.elapsed().as_secs_f64().max(1e-9);
+            bar.set_position(done as u64);
+            bar.set_message(format!("loss {loss_sum:.4}  lr {lr:.4}  {rate:.0} samples/s"));
+            if done % self.cfg.log_every == 0 || done == self.cfg.steps || step == start {
+                metrics.log(&serde_json::json!({
+                    "step": done, "loss": loss_sum, "lr": lr, "grad_norm": grad_norm,
+                    "samples_per_second": rate, "elapsed_s": t0.elapsed().as_secs_f64(),
+                    "uota": self.cfg.uota_active(step),
+                }))?;
+            }
+            if done % self.cfg.checkpoint_every == 0 || done == self.cfg.steps {
+                checkpoint = self.save(&ckpts, vs, method, &optimizer, done)?;
+                last_good = Some(checkpoint.clone());
+            }
+        }
+        bar.finish_and_clear();
+        let seconds = t0.elapsed().as_secs_f64();
+        Ok(TrainSummary {
+            steps: self.cfg.steps,
+            resumed_from: (start > 0).then_some(start),
+            final_loss,
+            first_loss,
+            seconds,
+            samples_per_second: samples as f64 / seconds.max(1e-9),
+            checkpoint,
+        })
+    }
+
+    fn combine(&self, out: MethodLoss, step: usize) -> Result<Tensor> {
+        match out {
+            MethodLoss::Batch(loss) => {
+                if self.cfg.uota.enabled {
+                    bail!("UOTA needs a method whose loss decomposes per view (simclr, moco-v2, moco-v3, byol, simsiam, unigrad, nac)");
+                }
+                Ok(loss)
+            }
+            MethodLoss::PerView { losses, embeddings } => {
+                if self.cfg.uota_active(step) {
+                    uota_weighted_loss(&losses, &embeddings, &self.cfg.uota)
+                } else {
+                    Ok(losses.mean(None))
+                }
+            }
+        }
+    }
+
+    fn non_finite(&self, what: &str, value: f64, step: usize, lr: f64, last_good: &Option<PathBuf>) -> anyhow::Error {
+        let keep = match last_good {
+            Some(dir) => format!("the last good checkpoint is {} and was kept", dir.display()),
+            None => "no checkpoint had been written yet".to_string(),
+        };
+        anyhow::anyhow!(
+            "training stopped: the {what} became {value} at step {} (lr {lr:.4}); {keep}. Lower the learning rate, set clip_grad_norm, or check the input data for NaNs",
+            step + 1
+        )
+    }
+
+    fn save(&self, ckpts: &CheckpointDir, vs: &nn::VarStore, method: &dyn Method, optimizer: &Optimizer, step: usize) -> Result<PathBuf> {
+        let mut tensors: Vec<(String, Tensor)> = vs.variables().into_iter().map(|(k, v)| (format!("model/{k}"), v)).collect();
+        tensors.extend(method.state().into_iter().map(|(k, v)| (format!("method/{k}"), v)));
+        tensors.extend(optimizer.state().into_iter().map(|(k, v)| (format!("optim/{k}"), v)));
+        let backbone: Vec<(String, Tensor)> =
+            vs.variables().into_iter().filter_map(|(k, v)| k.strip_prefix("backbone.").map(|k| (k.to_string(), v))).collect();
+        let meta = CheckpointMeta { step, seed: self.cfg.seed, method: method.name().to_string(), config: self.run_config.clone() };
+        ckpts.save(&meta, &tensors, &[("backbone.safetensors", backbone)])
+    }
+
+    fn progress_bar(&self, start: usize) -> ProgressBar {
+        if !self.cfg.progress {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new(self.cfg.steps as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg} (eta {eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_position(start as u64);
+        bar
+    }
+}
+
+/// Loads the trained weights of the newest checkpoint under `out` into `vs`.
+pub fn load_latest_weights(out: &Path, vs: &nn::VarStore) -> Result<super::Checkpoint> {
+    let ck = CheckpointDir::new(out.join("checkpoints"), 1)
+        .latest()?
+        .with_context(|| format!("no checkpoint found under {}", out.join("checkpoints").display()))?;
+    crate::method::restore_named("model", &vs.variables(), &ck.section("model"))?;
+    Ok(ck)
+}

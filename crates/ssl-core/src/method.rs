@@ -15,10 +15,18 @@ pub struct StepContext {
     /// Optimiser steps completed before this one.
     pub step: usize,
     pub total_steps: usize,
+    /// Seed of this step's random draws (fixed by the run seed and the step), so that a
+    /// method's randomness does not depend on other threads or on where a run resumed.
+    pub seed: u64,
 }
 
 impl StepContext {
     /// Fraction of training done, in `[0, 1]`.
+    /// A random generator for this step's draws.
+    pub fn rng(&self) -> rand_chacha::ChaCha8Rng {
+        rand::SeedableRng::seed_from_u64(self.seed)
+    }
+
     pub fn progress(&self) -> f64 {
         if self.total_steps == 0 {
             1.0

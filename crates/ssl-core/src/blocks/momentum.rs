@@ -59,7 +59,9 @@ impl MomentumCopy {
 
     /// The target's variables as checkpoint entries named `target.<name>`.
     pub fn state(&self) -> Vec<(String, Tensor)> {
-        self.store.variables().into_iter().map(|(k, v)| (format!("target.{k}"), v)).collect()
+        let mut s: Vec<_> = self.store.variables().into_iter().map(|(k, v)| (format!("target.{k}"), v)).collect();
+        s.sort_by(|a, b| a.0.cmp(&b.0));
+        s
     }
 
     /// Restores the entries written by [`MomentumCopy::state`].

@@ -44,7 +44,8 @@ pub fn knn_accuracy(train: &Tensor, train_labels: &Tensor, test: &Tensor, test_l
             let sim = test.narrow(0, start, len).matmul(&train.transpose(0, 1));
             let (top_sim, top_idx) = sim.topk(k, 1, true, true);
             let neighbours = train_labels.index_select(0, &top_idx.flatten(0, -1)).view([len, k]);
-            let weights = (top_sim / cfg.temperature).exp();
+            // Shifting by the row maximum leaves the vote unchanged and avoids overflow.
+            let weights = ((&top_sim - top_sim.narrow(1, 0, 1)) / cfg.temperature).exp();
             let votes = Tensor::zeros([len, classes], (Kind::Float, weights.device())).scatter_add(1, &neighbours, &weights);
             let pred = votes.argmax(1, false);
             correct += pred.eq_tensor(&test_labels.narrow(0, start, len).to_kind(Kind::Int64)).sum(Kind::Int64).int64_value(&[]);

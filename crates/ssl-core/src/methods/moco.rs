@@ -14,6 +14,9 @@ pub struct MocoV2 {
     key: MomentumTarget,
     queue: Tensor,
     ptr: i64,
+    /// Keys of the current step, enqueued after the optimiser step (the queue must not
+    /// change while the backward pass still needs it).
+    pending: Vec<Tensor>,
     temperature: f64,
 }
 
@@ -27,7 +30,7 @@ pub fn build_v2(vs: &nn::VarStore, cfg: &MethodConfig) -> Result<Box<dyn Method>
     let key = MomentumTarget::new(vs, cfg, projector, cfg.momentum.unwrap_or(0.99), false)?;
     // Random unit keys until real ones fill the queue, as in the official code.
     let queue = l2_normalize(&Tensor::randn([cfg.queue_size, cfg.projector_dim], (Kind::Float, vs.device())));
-    Ok(Box::new(MocoV2 { online, key, queue, ptr: 0, temperature: cfg.temperature.unwrap_or(0.2) }))
+    Ok(Box::new(MocoV2 { online, key, queue, ptr: 0, pending: Vec::new(), temperature: cfg.temperature.unwrap_or(0.2) }))
 }
 
 impl MocoV2 {
@@ -55,11 +58,14 @@ impl Method for MocoV2 {
         let (k1, k2) = (self.key.project(x1), self.key.project(x2));
         let l1 = moco_infonce_per_sample(&q1, &k2, &self.queue, self.temperature)?;
         let l2 = moco_infonce_per_sample(&q2, &k1, &self.queue, self.temperature)?;
-        self.enqueue(&Tensor::cat(&[k1, k2], 0));
+        self.pending.push(Tensor::cat(&[k1, k2], 0));
         Ok(MethodLoss::PerView { losses: per_view(l1, l2), embeddings: view_embeddings(&q1, &q2) })
     }
 
     fn after_step(&mut self, ctx: &StepContext) -> Result<()> {
+        for keys in std::mem::take(&mut self.pending) {
+            self.enqueue(&keys);
+        }
         self.key.update(ctx);
         Ok(())
     }

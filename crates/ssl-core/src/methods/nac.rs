@@ -33,13 +33,13 @@ impl Method for Nac {
         "nac"
     }
 
-    fn loss(&mut self, views: &[Tensor], _ctx: &StepContext) -> Result<MethodLoss> {
+    fn loss(&mut self, views: &[Tensor], ctx: &StepContext) -> Result<MethodLoss> {
         let (x1, x2) = two_views("nac", views)?;
         let (h1, h2) = (self.backbone.forward_t(x1, true), self.backbone.forward_t(x2, true));
         let (u1, u2) = (nac_code(&self.code.forward_t(&h1, true)), nac_code(&self.code.forward_t(&h2, true)));
         let (l1, l2) = (nac_code(&self.q.forward_t(&h1, true)), nac_code(&self.q.forward_t(&h2, true)));
         let s = u1.size();
-        let flip = nac_flip_mask([2 * s[0], s[1]], self.flip, u1.device());
+        let flip = nac_flip_mask([2 * s[0], s[1]], self.flip, &mut ctx.rng(), u1.device()).to_kind(u1.kind());
         let losses = nac_per_sample(&u1, &u2, &l1, &l2, &flip, self.flip)?;
         Ok(MethodLoss::PerView { losses, embeddings: view_embeddings(&u1, &u2) })
     }

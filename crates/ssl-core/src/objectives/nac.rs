@@ -3,7 +3,7 @@
 use super::check_pair;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 /// NAC settings: code width and the flip probability of the binary symmetric channel.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -60,7 +60,7 @@ pub fn nac(u1: &Tensor, u2: &Tensor, l1: &Tensor, l2: &Tensor, flip: &Tensor, p:
 }
 
 /// Draws the channel: `+1` with probability `1 - p`, `-1` with probability `p`.
-pub fn nac_flip_mask(shape: [i64; 2], p: f64, device: tch::Device) -> Tensor {
-    let keep = Tensor::rand(shape, (Kind::Float, device)).gt(p);
-    keep.to_kind(Kind::Float) * 2.0 - 1.0
+pub fn nac_flip_mask(shape: [i64; 2], p: f64, rng: &mut impl rand::Rng, device: tch::Device) -> Tensor {
+    let signs: Vec<f32> = (0..shape[0] * shape[1]).map(|_| if rng.random::<f64>() > p { 1.0 } else { -1.0 }).collect();
+    Tensor::from_slice(&signs).view(shape).to_device(device)
 }

@@ -117,11 +117,11 @@ pub struct Trainer {
 
 /// Mixes the run seed and the step into the seed of that step's torch RNG, so that random
 /// draws inside a step do not depend on where the run was resumed.
-fn step_seed(seed: u64, step: usize) -> i64 {
+fn step_seed(seed: u64, step: usize) -> u64 {
     let mut x = seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     x ^= x >> 31;
     x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    (x >> 1) as i64
+    x >> 1
 }
 
 impl Trainer {
@@ -168,8 +168,9 @@ impl Trainer {
         let mut first_loss = None;
         let mut checkpoint = last_good.clone().unwrap_or_default();
         for step in start..self.cfg.steps {
-            tch::manual_seed(step_seed(self.cfg.seed, step));
-            let ctx = StepContext { step, total_steps: self.cfg.steps };
+            let seed = step_seed(self.cfg.seed, step);
+            tch::manual_seed(seed as i64);
+            let ctx = StepContext { step, total_steps: self.cfg.steps, seed };
             let lr = warmup_cosine(self.cfg.lr, step, self.cfg.steps, self.cfg.warmup_steps, self.cfg.min_lr_ratio);
             optimizer.zero_grad();
             let mut loss_sum = 0.0;
@@ -181,7 +182,7 @@ impl Trainer {
                 if !value.is_finite() {
                     return Err(self.non_finite("loss", value, step, lr, &last_good));
                 }
-                (loss / self.cfg.accumulate as f64).backward();
+                (loss / self.cfg.accumulate as f64).f_backward().context("backward pass failed")?;
                 loss_sum += value / self.cfg.accumulate as f64;
             }
             let grad_norm = optimizer.clip_grad_norm(self.cfg.clip_grad_norm);

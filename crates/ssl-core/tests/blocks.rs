@@ -1,0 +1,56 @@
+//! Backbones keep torchvision's parameter names and shapes; momentum copies follow the
+//! EMA rule and the cosine schedule.
+use ssl_core::blocks::{build_backbone, cosine_momentum, BackboneConfig, BackboneKind, MomentumCopy};
+use std::collections::BTreeMap;
+use tch::{nn, Device, Kind, Tensor};
+
+#[test]
+fn resnets_have_torchvision_names_and_shapes() {
+    let fixture: serde_json::Value = serde_json::from_str(include_str!("fixtures/torchvision_resnet.json")).unwrap();
+    for (name, kind) in [("resnet18", BackboneKind::Resnet18), ("resnet34", BackboneKind::Resnet34)] {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let cfg = BackboneConfig { kind, in_channels: 3, small_image_stem: false, width: 0 };
+        let net = build_backbone(&vs.root(), &BackboneConfig { width: 1, ..cfg }).unwrap();
+        let ours: BTreeMap<String, Vec<i64>> = vs.variables().into_iter().map(|(k, v)| (k, v.size())).collect();
+        let theirs: BTreeMap<String, Vec<i64>> = fixture[name]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_array().unwrap().iter().map(|d| d.as_i64().unwrap()).collect()))
+            .collect();
+        assert_eq!(ours, theirs, "{name}: names or shapes differ from torchvision");
+        let y = net.forward_t(&Tensor::zeros([2, 3, 64, 64], (Kind::Float, Device::Cpu)), false);
+        assert_eq!(y.size(), [2, 512]);
+    }
+}
+
+#[test]
+fn small_image_stem_keeps_resolution_and_takes_any_channels() {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let cfg = BackboneConfig { kind: BackboneKind::Resnet18, in_channels: 1, small_image_stem: true, width: 1 };
+    let net = build_backbone(&vs.root(), &cfg).unwrap();
+    let conv1 = vs.variables()["conv1.weight"].size();
+    assert_eq!(conv1, [64, 1, 3, 3]);
+    assert_eq!(net.forward_t(&Tensor::rand([3, 1, 32, 32], (Kind::Float, Device::Cpu)), true).size(), [3, 512]);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let small = build_backbone(&vs.root(), &BackboneConfig { kind: BackboneKind::SmallConvnet, in_channels: 3, small_image_stem: true, width: 8 }).unwrap();
+    assert_eq!(small.out_dim(), 32);
+    assert_eq!(small.forward_t(&Tensor::rand([2, 3, 28, 28], (Kind::Float, Device::Cpu)), false).size(), [2, 32]);
+    assert!(build_backbone(&vs.root(), &BackboneConfig { in_channels: 0, ..Default::default() }).is_err());
+}
+
+#[test]
+fn momentum_copy_follows_the_ema_rule() {
+    let online = nn::VarStore::new(Device::Cpu);
+    let w = online.root().f_var_copy("w", &Tensor::from_slice(&[1.0f32, 2.0])).unwrap();
+    let (mut copy, _) = MomentumCopy::new(&online, |p| p.f_zeros("w", &[2]).unwrap()).unwrap();
+    tch::no_grad(|| w.shallow_clone().copy_(&Tensor::from_slice(&[3.0f32, 4.0])));
+    copy.update(0.9);
+    let t = &copy.state()[0].1;
+    // t = 0.9 * [1, 2] + 0.1 * [3, 4]
+    assert!((t.double_value(&[0]) - 1.2).abs() < 1e-6 && (t.double_value(&[1]) - 2.2).abs() < 1e-6);
+    assert!(!t.requires_grad(), "the target is frozen");
+    assert!((cosine_momentum(0.99, 0.0) - 0.99).abs() < 1e-12);
+    assert!((cosine_momentum(0.99, 0.5) - 0.995).abs() < 1e-12);
+    assert!((cosine_momentum(0.99, 1.0) - 1.0).abs() < 1e-12);
+}

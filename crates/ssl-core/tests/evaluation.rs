@@ -1,0 +1,61 @@
+//! kNN, linear probe and PCA on data whose answers are known.
+use ssl_core::eval::{knn_accuracy, linear_probe, pca_2d, KnnConfig, LinearProbeConfig};
+use tch::{Device, Kind, Tensor};
+
+/// `classes` well-separated Gaussian clusters in `dim` dimensions.
+fn clusters(n_per: i64, classes: i64, dim: i64, spread: f64, seed: i64) -> (Tensor, Tensor) {
+    tch::manual_seed(seed);
+    let centres = Tensor::randn([classes, dim], (Kind::Float, Device::Cpu)) * 5.0;
+    let labels = Tensor::arange(classes, (Kind::Int64, Device::Cpu)).repeat_interleave_self_int(n_per, 0, None);
+    let x = centres.index_select(0, &labels) + Tensor::randn([classes * n_per, dim], (Kind::Float, Device::Cpu)) * spread;
+    (x, labels)
+}
+
+#[test]
+fn knn_separates_clusters_and_fails_on_noise() {
+    let (xtr, ytr) = clusters(50, 4, 16, 0.5, 1);
+    let (xte, yte) = clusters(20, 4, 16, 0.5, 1);
+    let cfg = KnnConfig { k: 20, ..Default::default() };
+    assert!(knn_accuracy(&xtr, &ytr, &xte, &yte, cfg).unwrap() > 0.99);
+    // Random labels on the test side: near chance (0.25).
+    let shuffled = yte.index_select(0, &Tensor::randperm(80, (Kind::Int64, Device::Cpu)));
+    assert!(knn_accuracy(&xtr, &ytr, &xte, &shuffled, cfg).unwrap() < 0.6);
+    assert!(knn_accuracy(&xtr, &ytr, &xte.narrow(1, 0, 3), &yte, cfg).is_err(), "dimension mismatch is an error");
+}
+
+#[test]
+fn knn_weighted_vote_by_hand() {
+    // Two training points of class 0 near the query, one of class 1 exactly on it.
+    let xtr = Tensor::from_slice(&[1.0f32, 0.0, 0.9, 0.1, 0.9, -0.1]).view([3, 2]);
+    let ytr = Tensor::from_slice(&[1i64, 0, 0]);
+    let q = Tensor::from_slice(&[1.0f32, 0.0]).view([1, 2]);
+    // k = 1: the nearest is class 1.
+    assert_eq!(knn_accuracy(&xtr, &ytr, &q, &Tensor::from_slice(&[1i64]), KnnConfig { k: 1, temperature: 0.1, chunk: 8 }).unwrap(), 1.0);
+    // k = 3, mild temperature: the two near ones outvote the exact match.
+    let two_near = knn_accuracy(&xtr, &ytr, &q, &Tensor::from_slice(&[0i64]), KnnConfig { k: 3, temperature: 1.0, chunk: 8 }).unwrap();
+    assert_eq!(two_near, 1.0);
+    // Very low temperature: the exact match dominates the vote.
+    let sharp = knn_accuracy(&xtr, &ytr, &q, &Tensor::from_slice(&[1i64]), KnnConfig { k: 3, temperature: 0.001, chunk: 8 }).unwrap();
+    assert_eq!(sharp, 1.0);
+}
+
+#[test]
+fn linear_probe_learns_a_linear_rule() {
+    let (xtr, ytr) = clusters(100, 3, 8, 1.0, 3);
+    let (xte, yte) = clusters(30, 3, 8, 1.0, 3);
+    let r = linear_probe(&xtr, &ytr, &xte, &yte, LinearProbeConfig { epochs: 20, ..Default::default() }).unwrap();
+    assert!(r.test_accuracy > 0.95 && r.train_accuracy > 0.95, "{r:?}");
+    assert!(linear_probe(&xtr, &ytr.narrow(0, 0, 5), &xte, &yte, Default::default()).is_err());
+}
+
+#[test]
+fn pca_finds_the_dominant_direction() {
+    tch::manual_seed(5);
+    let t = Tensor::randn([200, 1], (Kind::Double, Device::Cpu));
+    let x = Tensor::cat(&[&t * 10.0, Tensor::randn([200, 3], (Kind::Double, Device::Cpu)) * 0.1], 1);
+    let p = pca_2d(&x).unwrap();
+    assert_eq!(p.size(), [200, 2]);
+    let first_var = p.select(1, 0).var(true).double_value(&[]);
+    let second_var = p.select(1, 1).var(true).double_value(&[]);
+    assert!(first_var > 50.0 && second_var < 0.1, "{first_var} {second_var}");
+}

@@ -1,0 +1,264 @@
+//! The trainer with every method on small synthetic data: losses decrease, resumed runs
+//! are exact, NaN stops the run and keeps the last good checkpoint, optimisers behave.
+use anyhow::Result;
+use ssl_core::blocks::{BackboneConfig, BackboneKind};
+use ssl_core::train::{BatchSource, CheckpointDir, Optimizer, OptimizerConfig, OptimizerKind, TrainConfig, Trainer};
+use ssl_core::{build_method, MethodConfig, METHODS};
+use std::collections::HashMap;
+use tch::{nn, Device, Kind, Tensor};
+
+/// Two noisy views of a few fixed prototype images; deterministic per batch index.
+struct Prototypes {
+    base: Tensor,
+    batch: i64,
+    next: u64,
+    fail_at: Option<u64>,
+    nan_at: Option<u64>,
+}
+
+impl Prototypes {
+    fn new(batch: i64) -> Self {
+        tch::manual_seed(1234);
+        Self { base: Tensor::rand([8, 1, 8, 8], (Kind::Float, Device::Cpu)), batch, next: 0, fail_at: None, nan_at: None }
+    }
+}
+
+impl BatchSource for Prototypes {
+    fn start(&mut self, index: u64) -> Result<()> {
+        self.next = index;
+        Ok(())
+    }
+    fn next_batch(&mut self) -> Result<Vec<Tensor>> {
+        let i = self.next;
+        self.next += 1;
+        if Some(i) == self.fail_at {
+            anyhow::bail!("simulated crash at batch {i}");
+        }
+        // A generator seeded by the batch index keeps batches independent of history.
+        let mut rng = (i + 1).wrapping_mul(6364136223846793005);
+        let mut draw = || {
+            rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (rng >> 33) as i64
+        };
+        let idx: Vec<i64> = (0..self.batch).map(|_| draw() % 8).collect();
+        let x = self.base.index_select(0, &Tensor::from_slice(&idx));
+        let noise: Vec<f32> = (0..x.numel() * 2).map(|_| ((draw() % 1000) as f32 / 1000.0 - 0.5) * 0.3).collect();
+        let noise = Tensor::from_slice(&noise).view([2, self.batch, 1, 8, 8]);
+        let mut v1 = &x + noise.get(0);
+        let v2 = &x + noise.get(1);
+        if Some(i) == self.nan_at {
+            v1 = v1 * f64::NAN;
+        }
+        Ok(vec![v1, v2])
+    }
+}
+
+fn method_config() -> MethodConfig {
+    MethodConfig {
+        backbone: BackboneConfig { kind: BackboneKind::SmallConvnet, in_channels: 1, small_image_stem: true, width: 8 },
+        projector_hidden: 32,
+        projector_dim: 16,
+        predictor_hidden: 32,
+        queue_size: 64,
+        nac: ssl_core::objectives::NacConfig { code_dim: 16, flip: 0.1 },
+        ..Default::default()
+    }
+}
+
+fn train_config(steps: usize) -> TrainConfig {
+    TrainConfig {
+        steps,
+        batch_size: 16,
+        lr: 0.05,
+        warmup_steps: 2,
+        optimizer: OptimizerConfig { kind: OptimizerKind::Adamw, weight_decay: 1e-4, ..Default::default() },
+        checkpoint_every: 3,
+        log_every: 1,
+        progress: false,
+        seed: 7,
+        ..Default::default()
+    }
+}
+
+fn trainer(out: &std::path::Path, cfg: TrainConfig) -> Trainer {
+    Trainer { cfg, out: out.to_path_buf(), run_config: serde_json::json!({"test": true}), device: Device::Cpu }
+}
+
+fn weights(vs: &nn::VarStore) -> HashMap<String, Tensor> {
+    vs.variables()
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("ssl-core-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+#[test]
+fn every_method_trains_and_its_loss_decreases() {
+    tch::set_num_threads(1);
+    for spec in METHODS {
+        let out = tmp(&format!("decrease-{}", spec.name));
+        tch::manual_seed(0);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let mut method = build_method(spec.name, &vs, &method_config()).unwrap();
+        let summary = trainer(&out, train_config(30)).fit(&vs, method.as_mut(), &mut Prototypes::new(16), false).unwrap();
+        let losses = ssl_core::train::MetricsLog::read_losses(&out.join("metrics.jsonl")).unwrap();
+        assert_eq!(losses.len(), 30);
+        let head: f64 = losses[..5].iter().map(|l| l.1).sum::<f64>() / 5.0;
+        let tail: f64 = losses[25..].iter().map(|l| l.1).sum::<f64>() / 5.0;
+        assert!(tail < head, "{}: loss did not decrease ({head} -> {tail})", spec.name);
+        assert!(summary.final_loss.is_finite());
+        assert!(summary.checkpoint.join("backbone.safetensors").exists());
+        std::fs::remove_dir_all(&out).ok();
+    }
+}
+
+#[test]
+fn uota_reweights_per_view_methods_and_rejects_batch_losses() {
+    let out = tmp("uota");
+    let vs = nn::VarStore::new(Device::Cpu);
+    let mut method = build_method("simclr", &vs, &method_config()).unwrap();
+    let mut cfg = train_config(6);
+    cfg.uota.enabled = true;
+    cfg.uota.start_fraction = 0.5;
+    cfg.uota.tau = 1.0;
+    trainer(&out, cfg.clone()).fit(&vs, method.as_mut(), &mut Prototypes::new(16), false).unwrap();
+    let text = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let flags: Vec<bool> = text.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["uota"].as_bool().unwrap()).collect();
+    assert_eq!(flags, vec![false, false, false, true, true, true], "UOTA switches on after the warm-up");
+
+    let out2 = tmp("uota-barlow");
+    let vs = nn::VarStore::new(Device::Cpu);
+    let mut barlow = build_method("barlow-twins", &vs, &method_config()).unwrap();
+    let err = trainer(&out2, cfg).fit(&vs, barlow.as_mut(), &mut Prototypes::new(16), false).unwrap_err();
+    assert!(err.to_string().contains("per view"), "{err}");
+    std::fs::remove_dir_all(&out).ok();
+    std::fs::remove_dir_all(&out2).ok();
+}
+
+/// Runs `method` for 8 steps uninterrupted, and again with a crash after 4 steps followed
+/// by a resume; the final weights and method state must be identical.
+fn resume_is_exact(method_name: &str) {
+    tch::set_num_threads(1);
+    let run = |out: &std::path::Path, fail_at: Option<u64>| {
+        tch::manual_seed(42);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let mut method = build_method(method_name, &vs, &method_config()).unwrap();
+        let mut cfg = train_config(8);
+        cfg.checkpoint_every = 4;
+        cfg.accumulate = 2;
+        let mut data = Prototypes::new(16);
+        data.fail_at = fail_at;
+        let first = trainer(out, cfg.clone()).fit(&vs, method.as_mut(), &mut data, false);
+        if fail_at.is_some() {
+            assert!(first.is_err());
+            // A fresh process: new store, new method, same seed for initialisation.
+            tch::manual_seed(999);
+            let vs = nn::VarStore::new(Device::Cpu);
+            let mut method = build_method(method_name, &vs, &method_config()).unwrap();
+            let s = trainer(out, cfg).fit(&vs, method.as_mut(), &mut Prototypes::new(16), true).unwrap();
+            assert_eq!(s.resumed_from, Some(4));
+            return (weights(&vs), method.state());
+        }
+        first.unwrap();
+        (weights(&vs), method.state())
+    };
+    let (a, b) = (tmp(&format!("straight-{method_name}")), tmp(&format!("resumed-{method_name}")));
+    let (w1, s1) = run(&a, None);
+    let (w2, s2) = run(&b, Some(11)); // batch 11 = step 5 (2 micro-batches per step)
+    for (name, t) in &w1 {
+        assert!(t.equal(&w2[name]), "{method_name}: weight {name} differs after resume");
+    }
+    let s2: HashMap<String, Tensor> = s2.into_iter().collect();
+    assert_eq!(s1.len(), s2.len());
+    for (name, t) in &s1 {
+        assert!(t.equal(&s2[name]), "{method_name}: state {name} differs after resume");
+    }
+    let log_a = ssl_core::train::MetricsLog::read_losses(&a.join("metrics.jsonl")).unwrap();
+    let log_b = ssl_core::train::MetricsLog::read_losses(&b.join("metrics.jsonl")).unwrap();
+    assert_eq!(log_a, log_b, "the resumed metrics log reads as one run");
+    std::fs::remove_dir_all(&a).ok();
+    std::fs::remove_dir_all(&b).ok();
+}
+
+#[test]
+fn resume_after_a_crash_is_exact_for_momentum_and_queue_methods() {
+    for m in ["byol", "moco-v2", "unigrad", "nac"] {
+        resume_is_exact(m);
+    }
+}
+
+#[test]
+fn nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint() {
+    let out = tmp("nan");
+    let vs = nn::VarStore::new(Device::Cpu);
+    let mut method = build_method("simclr", &vs, &method_config()).unwrap();
+    let mut data = Prototypes::new(16);
+    data.nan_at = Some(4);
+    let err = trainer(&out, train_config(10)).fit(&vs, method.as_mut(), &mut data, false).unwrap_err().to_string();
+    assert!(err.contains("NaN") && err.contains("step 5") && err.contains("step-00000003"), "{err}");
+    let ck = CheckpointDir::new(out.join("checkpoints"), 2).latest().unwrap().unwrap();
+    assert_eq!(ck.meta.step, 3);
+    for (name, t) in ck.section("model") {
+        assert!(bool::try_from(t.isfinite().all()).unwrap(), "checkpoint tensor {name} is not finite");
+    }
+    std::fs::remove_dir_all(&out).ok();
+}
+
+#[test]
+fn an_existing_run_is_not_overwritten_without_resume() {
+    let out = tmp("overwrite");
+    let vs = nn::VarStore::new(Device::Cpu);
+    let mut method = build_method("simsiam", &vs, &method_config()).unwrap();
+    trainer(&out, train_config(3)).fit(&vs, method.as_mut(), &mut Prototypes::new(16), false).unwrap();
+    let err = trainer(&out, train_config(3)).fit(&vs, method.as_mut(), &mut Prototypes::new(16), false).unwrap_err();
+    assert!(err.to_string().contains("--resume"), "{err}");
+    std::fs::remove_dir_all(&out).ok();
+}
+
+#[test]
+fn unknown_method_names_the_known_ones() {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let err = build_method("simclr2", &vs, &MethodConfig::default()).err().unwrap().to_string();
+    assert!(err.contains("unknown method 'simclr2'") && err.contains("barlow-twins"), "{err}");
+}
+
+#[test]
+fn weight_decay_skips_biases_and_norms_and_optimisers_step_downhill() {
+    for kind in [OptimizerKind::Sgd, OptimizerKind::Lars, OptimizerKind::Adamw] {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let w = vs.root().f_ones("w", &[3, 3]).unwrap();
+        let b = vs.root().f_ones("b", &[3]).unwrap();
+        let cfg = OptimizerConfig { kind, weight_decay: 0.5, momentum: 0.0, ..Default::default() };
+        let mut opt = Optimizer::new(cfg, vs.variables());
+        // Zero loss gradient: only weight decay can move the parameters.
+        opt.zero_grad();
+        ((&w * 0.0).sum(Kind::Float) + (&b * 0.0).sum(Kind::Float)).backward();
+        opt.step(0.1);
+        assert!(bool::try_from(b.eq(1.0).all()).unwrap(), "{kind:?}: bias was decayed");
+        assert!(w.double_value(&[0, 0]) < 1.0, "{kind:?}: weight was not decayed");
+        // A quadratic bowl: a few steps reduce it.
+        let x = vs.root().f_var_copy("x", &Tensor::from_slice(&[3.0f32, -2.0]).view([1, 2])).unwrap();
+        let mut opt = Optimizer::new(OptimizerConfig { kind, weight_decay: 0.0, ..Default::default() }, vs.variables());
+        let f0 = x.square().sum(Kind::Float).double_value(&[]);
+        for _ in 0..20 {
+            opt.zero_grad();
+            x.square().sum(Kind::Float).backward();
+            opt.step(if kind == OptimizerKind::Lars { 5.0 } else { 0.05 });
+        }
+        assert!(x.square().sum(Kind::Float).double_value(&[]) < f0 * 0.9, "{kind:?} did not descend");
+    }
+}
+
+#[test]
+fn gradient_clipping_bounds_the_norm() {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let x = vs.root().f_ones("x", &[4, 4]).unwrap();
+    let mut opt = Optimizer::new(OptimizerConfig::default(), vs.variables());
+    (&x * 100.0).sum(Kind::Float).backward();
+    let before = opt.clip_grad_norm(Some(1.0));
+    assert!((before - 400.0).abs() < 1e-3);
+    let after = x.grad().norm().double_value(&[]);
+    assert!((after - 1.0).abs() < 1e-4, "{after}");
+}

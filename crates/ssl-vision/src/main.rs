@@ -1,1 +1,52 @@
-fn main() {}
+//! `ssl-vision`: self-supervised pre-training and evaluation of image encoders.
+mod cli;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "ssl-vision", version, about = "Self-supervised learning for images: pre-train, evaluate, benchmark")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Pre-train an encoder on unlabelled images with a self-supervised method.
+    Pretrain(cli::pretrain::Args),
+    /// Evaluate a pre-trained (or randomly initialised) encoder: kNN and linear probe.
+    Eval(cli::eval::Args),
+    /// List the available methods.
+    Methods,
+    /// The main job: pre-train SimCLR and BYOL on Fashion-MNIST, compare with a random encoder.
+    Demo(cli::demo::Args),
+    /// Train every objective with one backbone and budget; write the comparison table.
+    ObjectivesTable(cli::table::Args),
+    /// Throughput against PyTorch / torchvision from the same virtual environment.
+    Bench(cli::bench::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Pretrain(a) => cli::pretrain::run(a),
+        Command::Eval(a) => cli::eval::run(a),
+        Command::Methods => {
+            for m in ssl_core::METHODS {
+                println!("{:<14} {}{}", m.name, m.summary, if m.per_view { "" } else { " (no per-view loss: UOTA not applicable)" });
+            }
+            Ok(())
+        }
+        Command::Demo(a) => cli::demo::run(a),
+        Command::ObjectivesTable(a) => cli::table::run(a),
+        Command::Bench(a) => cli::bench::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

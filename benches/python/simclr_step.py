@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""PyTorch reference for the SimCLR training-step benchmark.
+
+ResNet-18 adapted to 32x32 inputs (3x3 stem, no max-pool, 512-d features),
+projector 512-512(BN, ReLU)-128, NT-Xent loss (t=0.2), SGD with momentum.
+Prints one JSON line with the measured throughput.
+"""
+import argparse
+import json
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
+
+
+def make_model():
+    backbone = torchvision.models.resnet18(weights=None)
+    backbone.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
+    backbone.maxpool = nn.Identity()
+    backbone.fc = nn.Identity()
+    projector = nn.Sequential(
+        nn.Linear(512, 512, bias=False),
+        nn.BatchNorm1d(512),
+        nn.ReLU(inplace=True),
+        nn.Linear(512, 128, bias=True),
+    )
+    return nn.Sequential(backbone, projector)
+
+
+def nt_xent(z1, z2, temperature=0.2):
+    n = z1.shape[0]
+    z = F.normalize(torch.cat([z1, z2]), dim=1)
+    sim = z @ z.t() / temperature
+    eye = torch.eye(2 * n, dtype=torch.bool, device=z.device)
+    sim = sim.masked_fill(eye, float("-inf"))
+    idx = torch.arange(n, device=z.device)
+    target = torch.cat([idx + n, idx])  # row i's positive is the other view
+    return F.cross_entropy(sim, target)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    args = ap.parse_args()
+
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+
+    model = make_model().to(device).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-6)
+    x1 = torch.randn(args.batch, 3, 32, 32, device=device)
+    x2 = torch.randn(args.batch, 3, 32, 32, device=device)
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = nt_xent(model(x1), model(x2))
+        loss.backward()
+        opt.step()
+
+    for _ in range(args.warmup):
+        step()
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    sync()
+    seconds = time.perf_counter() - t0
+
+    print(json.dumps({
+        "impl": "pytorch",
+        "batch": args.batch,
+        "steps": args.steps,
+        "seconds": round(seconds, 6),
+        "steps_per_second": args.steps / seconds,
+        "samples_per_second": args.steps * args.batch / seconds,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+//! Throughput benchmarks, each against the reference a user would otherwise pick, run in
+//! the same invocation and reported as a ratio (ours / reference; > 1 means faster).
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use rand::{Rng, SeedableRng};
+use ssl_core::blocks::{BackboneConfig, BackboneKind};
+use ssl_core::train::{Optimizer, OptimizerConfig, OptimizerKind};
+use ssl_core::{build_method, MethodConfig, MethodLoss, StepContext};
+use ssl_vision::augment::{augment, AugmentConfig, Image};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+use tch::{nn, Device, Kind, Tensor};
+
+#[derive(Parser, Debug)]
+pub struct Args {
+    /// Python of the virtual environment holding torch and torchvision.
+    #[arg(long, default_value = ".venv/bin/python")]
+    pub python: PathBuf,
+    /// Folder of the Python reference scripts.
+    #[arg(long, default_value = "benches/python")]
+    pub scripts: PathBuf,
+    /// train-step, augment or all.
+    #[arg(long, default_value = "all")]
+    pub which: String,
+    #[arg(long, default_value_t = 256)]
+    pub batch: i64,
+    #[arg(long, default_value_t = 5)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    #[arg(long, default_value_t = 2048)]
+    pub images: usize,
+    /// libtorch threads for the training step (both sides).
+    #[arg(long, default_value_t = 2)]
+    pub threads: i32,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Also write the results as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+fn python(a: &Args, script: &str, args: &[String]) -> Result<serde_json::Value> {
+    let path = a.scripts.join(script);
+    let out = Command::new(&a.python)
+        .arg(&path)
+        .args(args)
+        .output()
+        .with_context(|| format!("cannot run {} (create the venv with scripts/setup-python-reference.sh)", a.python.display()))?;
+    if !out.status.success() {
+        bail!("{} failed: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().last().context("reference script printed nothing")?;
+    serde_json::from_str(line).with_context(|| format!("reference output is not JSON: {line}"))
+}
+
+/// SimCLR step (ResNet-18 with the small-image stem, batch `b`, 32x32 RGB), SGD.
+fn train_step(a: &Args) -> Result<serde_json::Value> {
+    tch::set_num_threads(a.threads);
+    let device = ssl_core::device::parse_device(&a.device)?;
+    tch::manual_seed(0);
+    let vs = nn::VarStore::new(device);
+    let cfg = MethodConfig {
+        backbone: BackboneConfig { kind: BackboneKind::Resnet18, in_channels: 3, small_image_stem: true, width: 1 },
+        projector_hidden: 512,
+        projector_dim: 128,
+        temperature: Some(0.2),
+        ..Default::default()
+    };
+    let mut method = build_method("simclr", &vs, &cfg)?;
+    let opt_cfg = OptimizerConfig { kind: OptimizerKind::Sgd, momentum: 0.9, weight_decay: 1e-6, ..Default::default() };
+    let mut opt = Optimizer::new(opt_cfg, vs.variables());
+    let views = [Tensor::randn([a.batch, 3, 32, 32], (Kind::Float, device)), Tensor::randn([a.batch, 3, 32, 32], (Kind::Float, device))];
+    let mut step = |i: usize| -> Result<()> {
+        opt.zero_grad();
+        let ctx = StepContext { step: i, total_steps: a.warmup + a.steps, seed: i as u64 };
+        let loss = match method.loss(&views, &ctx)? {
+            MethodLoss::PerView { losses, .. } => losses.mean(None),
+            MethodLoss::Batch(l) => l,
+        };
+        loss.f_backward()?;
+        opt.step(0.1);
+        if let Device::Cuda(_) = device {
+            tch::Cuda::synchronize(0);
+        }
+        Ok(())
+    };
+    for i in 0..a.warmup {
+        step(i)?;
+    }
+    let t0 = Instant::now();
+    for i in 0..a.steps {
+        step(a.warmup + i)?;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let ours = a.steps as f64 / secs;
+    let reference = python(
+        a,
+        "simclr_step.py",
+        &["--batch".into(), a.batch.to_string(), "--steps".into(), a.steps.to_string(), "--warmup".into(), a.warmup.to_string(), "--threads".into(), a.threads.to_string(), "--device".into(), if device == Device::Cpu { "cpu".into() } else { "cuda".into() }],
+    )?;
+    let theirs = reference["steps_per_second"].as_f64().context("reference gave no steps_per_second")?;
+    Ok(serde_json::json!({
+        "benchmark": "SimCLR training step, ResNet-18 small-image stem, batch 256 (two views), 32x32 RGB, SGD",
+        "batch": a.batch, "threads": a.threads, "device": a.device,
+        "ours_steps_per_second": ours, "pytorch_steps_per_second": theirs, "ratio": ours / theirs,
+        "pytorch": reference,
+    }))
+}
+
+/// Two-view SimCLR augmentation of 32x32 RGB images on one thread, against torchvision v2.
+fn augmentation(a: &Args) -> Result<serde_json::Value> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let images: Vec<Image> = (0..a.images)
+        .map(|_| {
+            let px: Vec<u8> = (0..3 * 32 * 32).map(|_| rng.random()).collect();
+            Image::from_u8(3, 32, 32, &px)
+        })
+        .collect();
+    let cfg = AugmentConfig { size: 32, mean: vec![0.0], std: vec![1.0], ..Default::default() };
+    let run = |imgs: &[Image], seed: u64| {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut checksum = 0f32;
+        for img in imgs {
+            for _ in 0..2 {
+                checksum += augment(img, &cfg, &mut rng).data[0];
+            }
+        }
+        checksum
+    };
+    run(&images[..256.min(images.len())], 1);
+    let t0 = Instant::now();
+    let checksum = run(&images, 2);
+    let ours = a.images as f64 / t0.elapsed().as_secs_f64();
+    let reference = python(a, "augment_torchvision.py", &["--images".into(), a.images.to_string(), "--threads".into(), "1".into()])?;
+    let theirs = reference["images_per_second"].as_f64().context("reference gave no images_per_second")?;
+    Ok(serde_json::json!({
+        "benchmark": "two-view SimCLR augmentation (crop, flip, jitter, grayscale) of 32x32 RGB uint8 images, one thread",
+        "images": a.images, "ours_images_per_second": ours, "torchvision_images_per_second": theirs, "ratio": ours / theirs,
+        "checksum": checksum, "torchvision": reference,
+    }))
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let mut results = Vec::new();
+    if a.which == "all" || a.which == "augment" {
+        let r = augmentation(&a)?;
+        println!("augmentation: ours {:.0} images/s, torchvision.v2 {:.0} images/s, ratio {:.2}", r["ours_images_per_second"].as_f64().unwrap_or(0.0), r["torchvision_images_per_second"].as_f64().unwrap_or(0.0), r["ratio"].as_f64().unwrap_or(0.0));
+        results.push(r);
+    }
+    if a.which == "all" || a.which == "train-step" {
+        let r = train_step(&a)?;
+        println!("training step: ours {:.3} steps/s, PyTorch {:.3} steps/s, ratio {:.2}", r["ours_steps_per_second"].as_f64().unwrap_or(0.0), r["pytorch_steps_per_second"].as_f64().unwrap_or(0.0), r["ratio"].as_f64().unwrap_or(0.0));
+        results.push(r);
+    }
+    if results.is_empty() {
+        bail!("unknown benchmark '{}' (use train-step, augment or all)", a.which);
+    }
+    if let Some(p) = &a.json {
+        std::fs::write(p, serde_json::to_string_pretty(&results)?).with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    Ok(())
+}

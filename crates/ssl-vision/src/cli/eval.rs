@@ -1,0 +1,73 @@
+use anyhow::{bail, Result};
+use clap::Parser;
+use ssl_vision::config::{read_toml, EvalConfig};
+use ssl_vision::pipeline::{evaluate, load_images, run_config, setup_runtime};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+pub struct Args {
+    /// A pre-training output folder.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Evaluate the run's architecture with fresh random weights instead (a baseline).
+    #[arg(long)]
+    pub random_init: bool,
+    /// A folder holding both splits (e.g. Fashion-MNIST's IDX files).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Labelled training images (overrides --data).
+    #[arg(long)]
+    pub train_data: Option<PathBuf>,
+    /// Labelled test images (overrides --data).
+    #[arg(long)]
+    pub test_data: Option<PathBuf>,
+    #[arg(long)]
+    pub limit_train: Option<usize>,
+    #[arg(long)]
+    pub limit_test: Option<usize>,
+    /// TOML file with [knn], [linear] and batch.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[arg(long)]
+    pub knn_k: Option<i64>,
+    #[arg(long)]
+    pub knn_temperature: Option<f64>,
+    #[arg(long)]
+    pub linear_epochs: Option<usize>,
+    /// Write train/test features and labels as .npy files here.
+    #[arg(long)]
+    pub export: Option<PathBuf>,
+    #[arg(long)]
+    pub device: Option<String>,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let cfg = run_config(&a.run)?;
+    let mut eval: EvalConfig = match &a.config {
+        Some(p) => read_toml(p)?,
+        None => EvalConfig::default(),
+    };
+    if let Some(k) = a.knn_k {
+        eval.knn.k = k;
+    }
+    if let Some(t) = a.knn_temperature {
+        eval.knn.temperature = t;
+    }
+    if let Some(e) = a.linear_epochs {
+        eval.linear.epochs = e;
+    }
+    let (train_path, test_path) = match (&a.train_data, &a.test_data, &a.data) {
+        (Some(tr), Some(te), _) => (tr.clone(), te.clone()),
+        (None, None, Some(d)) => (d.clone(), d.clone()),
+        _ => bail!("give --data FOLDER (with train and test splits) or both --train-data and --test-data"),
+    };
+    let device = setup_runtime(a.device.as_deref().unwrap_or(&cfg.device), cfg.threads)?;
+    let train = load_images(Some(&train_path), "train", a.limit_train)?;
+    let test = load_images(Some(&test_path), "test", a.limit_test)?;
+    let run = (!a.random_init).then_some(a.run.as_path());
+    let report = evaluate(&cfg, run, &train, &test, &eval, device, a.export.as_deref())?;
+    println!("{}: kNN top-1 {:.4}, linear top-1 {:.4} ({} train / {} test images)", report.encoder, report.knn_top1, report.linear_top1, report.train_images, report.test_images);
+    let name = if a.random_init { "eval-random-init.json" } else { "eval.json" };
+    std::fs::write(a.run.join(name), serde_json::to_string_pretty(&report)?)?;
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! Typed configuration of the `pretrain` and `eval` commands: a TOML file and/or flags,
+//! flags winning. Unknown keys are errors, so a typo never silently does nothing.
+use crate::augment::AugmentConfig;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use ssl_core::blocks::{BackboneConfig, BackboneKind};
+use ssl_core::eval::{KnnConfig, LinearProbeConfig};
+use ssl_core::train::{OptimizerConfig, OptimizerKind, TrainConfig};
+use ssl_core::MethodConfig;
+use std::path::{Path, PathBuf};
+
+/// Everything a pre-training run needs; saved with every checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PretrainConfig {
+    pub method: String,
+    /// Images: an IDX file, a Fashion-MNIST folder, or an ImageFolder.
+    pub data: Option<PathBuf>,
+    /// Use only the first this-many images.
+    pub limit: Option<usize>,
+    pub out: PathBuf,
+    /// `auto`, `cpu`, `cuda` or `cuda:N`.
+    pub device: String,
+    /// libtorch intra-op threads (0: libtorch's default).
+    pub threads: usize,
+    pub views: usize,
+    pub model: MethodConfig,
+    pub train: TrainConfig,
+    pub augment: AugmentConfig,
+}
+
+impl Default for PretrainConfig {
+    fn default() -> Self {
+        Self {
+            method: "simclr".into(),
+            data: None,
+            limit: None,
+            out: PathBuf::from("runs/pretrain"),
+            device: "auto".into(),
+            threads: 0,
+            views: 2,
+            model: MethodConfig {
+                backbone: BackboneConfig { kind: BackboneKind::SmallConvnet, in_channels: 1, small_image_stem: true, width: 32 },
+                ..Default::default()
+            },
+            train: TrainConfig {
+                steps: 500,
+                batch_size: 256,
+                lr: 2e-3,
+                warmup_steps: 25,
+                optimizer: OptimizerConfig { kind: OptimizerKind::Adamw, weight_decay: 1e-5, ..Default::default() },
+                checkpoint_every: 100,
+                ..Default::default()
+            },
+            augment: AugmentConfig::default(),
+        }
+    }
+}
+
+/// Settings of the frozen-feature evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalConfig {
+    pub knn: KnnConfig,
+    pub linear: LinearProbeConfig,
+    /// Images per forward pass when extracting features.
+    pub batch: i64,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        Self { knn: KnnConfig::default(), linear: LinearProbeConfig::default(), batch: 512 }
+    }
+}
+
+/// Reads a TOML file into `T`, naming the file and the offending key on error.
+pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_rejects_unknown_keys() {
+        let cfg = PretrainConfig::default();
+        let text = toml::to_string(&cfg).unwrap();
+        let back: PretrainConfig = toml::from_str(&text).unwrap();
+        assert_eq!(cfg, back);
+        let err = toml::from_str::<PretrainConfig>("[train]\nstepz = 3\n").unwrap_err().to_string();
+        assert!(err.contains("stepz"), "{err}");
+        let partial: PretrainConfig = toml::from_str("method = \"byol\"\n[train]\nsteps = 7\n").unwrap();
+        assert_eq!((partial.method.as_str(), partial.train.steps, partial.train.batch_size), ("byol", 7, 256));
+    }
+}

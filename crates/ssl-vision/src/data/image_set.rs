@@ -1,0 +1,83 @@
+//! Decoded images in memory, `u8` in `[N, C, H, W]` order, with optional labels.
+use super::IdxArray;
+use anyhow::{bail, Result};
+use std::path::{Path, PathBuf};
+use tch::{Kind, Tensor};
+
+#[derive(Debug, Clone)]
+pub struct ImageSet {
+    pub source: PathBuf,
+    pub n: usize,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub pixels: Vec<u8>,
+    pub labels: Option<Vec<i64>>,
+    pub class_names: Vec<String>,
+}
+
+impl ImageSet {
+    /// Builds a set from IDX arrays `[N, H, W]` (or `[N, C, H, W]`) and optional labels `[N]`.
+    pub fn from_idx(source: &Path, images: IdxArray, labels: Option<&IdxArray>) -> Result<Self> {
+        let (n, c, h, w) = match images.dims.as_slice() {
+            [n, h, w] => (*n, 1, *h, *w),
+            [n, c, h, w] => (*n, *c, *h, *w),
+            d => bail!("{}: image IDX must have 3 or 4 dimensions, found {d:?}", source.display()),
+        };
+        if n == 0 || h == 0 || w == 0 {
+            bail!("{}: holds no images", source.display());
+        }
+        let labels = match labels {
+            Some(l) => {
+                if l.dims != [n] {
+                    bail!("{}: {n} images but the label file has dimensions {:?}", source.display(), l.dims);
+                }
+                Some(l.data.iter().map(|&x| x as i64).collect())
+            }
+            None => None,
+        };
+        Ok(Self { source: source.to_path_buf(), n, channels: c, height: h, width: w, pixels: images.data, labels, class_names: Vec::new() })
+    }
+
+    pub fn image_len(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+
+    /// Pixels of image `i`, `[C, H, W]`.
+    pub fn image(&self, i: usize) -> &[u8] {
+        let len = self.image_len();
+        &self.pixels[i * len..(i + 1) * len]
+    }
+
+    /// The first `n` images (for quick runs and tests).
+    pub fn take(mut self, n: usize) -> Self {
+        let n = n.min(self.n);
+        self.pixels.truncate(n * self.image_len());
+        if let Some(l) = &mut self.labels {
+            l.truncate(n);
+        }
+        self.n = n;
+        self
+    }
+
+    /// All images as a float tensor `[N, C, H, W]` in `[0, 1]`, normalised by `mean` / `std`.
+    pub fn to_tensor(&self, mean: &[f64], std: &[f64]) -> Result<Tensor> {
+        let t = Tensor::from_slice(&self.pixels).view([self.n as i64, self.channels as i64, self.height as i64, self.width as i64]);
+        let t = t.to_kind(Kind::Float) / 255.0;
+        let c = self.channels;
+        if mean.len() != c || std.len() != c {
+            bail!("normalisation has {} means and {} stds for {c}-channel images", mean.len(), std.len());
+        }
+        let mean = Tensor::from_slice(mean).to_kind(Kind::Float).view([1, c as i64, 1, 1]);
+        let std = Tensor::from_slice(std).to_kind(Kind::Float).view([1, c as i64, 1, 1]);
+        Ok((t - mean) / std)
+    }
+
+    /// Labels as a tensor, or an error naming the source when it has none.
+    pub fn label_tensor(&self) -> Result<Tensor> {
+        match &self.labels {
+            Some(l) => Ok(Tensor::from_slice(l)),
+            None => bail!("{} has no labels (evaluation needs labelled train and test images)", self.source.display()),
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! The commands' work, as library functions: pre-train, evaluate, report.
+use crate::config::{EvalConfig, PretrainConfig};
+use crate::data::{open_images, ImageSet};
+use crate::loader::ViewLoader;
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use ssl_core::device::parse_device;
+use ssl_core::eval::{export_embeddings, extract_features, knn_accuracy, linear_probe};
+use ssl_core::train::{load_latest_weights, TrainSummary, Trainer};
+use ssl_core::{build_method, Method};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tch::{nn, Device, Tensor};
+
+/// Opens the images named by the config, keeping the first `limit`.
+pub fn load_images(path: Option<&Path>, split: &str, limit: Option<usize>) -> Result<ImageSet> {
+    let Some(path) = path else { bail!("no data given: pass --data PATH (or set `data` in the config file)") };
+    let set = open_images(path, None, split)?;
+    Ok(match limit {
+        Some(n) if n < set.n => set.take(n),
+        _ => set,
+    })
+}
+
+/// Applies thread settings and returns the device.
+pub fn setup_runtime(device: &str, threads: usize) -> Result<Device> {
+    if threads > 0 {
+        tch::set_num_threads(threads as i32);
+    }
+    parse_device(device)
+}
+
+/// The model configuration adapted to the data (input channels follow the images).
+fn fit_model_to(cfg: &PretrainConfig, set: &ImageSet) -> ssl_core::MethodConfig {
+    let mut model = cfg.model.clone();
+    model.backbone.in_channels = set.channels as i64;
+    model
+}
+
+/// Builds the configured method with fresh weights (seeded by `train.seed`).
+pub fn build(cfg: &PretrainConfig, set: &ImageSet, device: Device) -> Result<(nn::VarStore, Box<dyn Method>)> {
+    tch::manual_seed(cfg.train.seed as i64);
+    let vs = nn::VarStore::new(device);
+    let method = build_method(&cfg.method, &vs, &fit_model_to(cfg, set))?;
+    Ok((vs, method))
+}
+
+/// Pre-trains the configured method on unlabelled images; writes checkpoints, metrics
+/// and the effective config (`config.toml`) under `cfg.out`.
+pub fn pretrain(cfg: &PretrainConfig, resume: bool) -> Result<TrainSummary> {
+    ssl_core::find_method(&cfg.method)?;
+    cfg.augment.validate()?;
+    let device = setup_runtime(&cfg.device, cfg.threads)?;
+    let set = Arc::new(load_images(cfg.data.as_deref(), "train", cfg.limit)?);
+    let (vs, mut method) = build(cfg, &set, device)?;
+    let mut loader = ViewLoader::new(set.clone(), cfg.augment.clone(), cfg.views, cfg.train.batch_size, cfg.train.seed)?;
+    std::fs::create_dir_all(&cfg.out).with_context(|| format!("cannot create {}", cfg.out.display()))?;
+    let effective = toml::to_string(cfg)?;
+    let cfg_path = cfg.out.join("config.toml");
+    std::fs::write(&cfg_path, effective).with_context(|| format!("cannot write {}", cfg_path.display()))?;
+    let trainer = Trainer { cfg: cfg.train.clone(), out: cfg.out.clone(), run_config: serde_json::to_value(cfg)?, device };
+    trainer.fit(&vs, method.as_mut(), &mut loader, resume)
+}
+
+/// The config a run was trained with (read from its newest checkpoint).
+pub fn run_config(run: &Path) -> Result<PretrainConfig> {
+    let ck = ssl_core::train::CheckpointDir::new(run.join("checkpoints"), 1)
+        .latest()?
+        .with_context(|| format!("{}: no checkpoint found (is this a pre-training output folder?)", run.display()))?;
+    serde_json::from_value(ck.meta.config.clone()).with_context(|| format!("{}: checkpoint config is not a vision pre-training config", ck.dir.display()))
+}
+
+/// Frozen-feature evaluation results.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    pub encoder: String,
+    pub knn_top1: f64,
+    pub linear_top1: f64,
+    pub linear_train_top1: f64,
+    pub train_images: usize,
+    pub test_images: usize,
+}
+
+/// Features of a whole image set with the method's backbone (evaluation mode).
+pub fn features(method: &dyn Method, set: &ImageSet, cfg: &PretrainConfig, batch: i64, device: Device) -> Result<Tensor> {
+    let aug = &cfg.augment;
+    let mean: Vec<f64> = (0..set.channels).map(|c| aug.mean[c.min(aug.mean.len() - 1)]).collect();
+    let std: Vec<f64> = (0..set.channels).map(|c| aug.std[c.min(aug.std.len() - 1)]).collect();
+    let mut x = set.to_tensor(&mean, &std)?;
+    if aug.size != 0 && (aug.size != set.height || aug.size != set.width) {
+        x = x.f_upsample_bilinear2d([aug.size as i64, aug.size as i64], false, None, None)?;
+    }
+    Ok(extract_features(method.backbone(), &x, batch, device))
+}
+
+/// kNN and linear-probe accuracy of an encoder: the trained one of `run`, or (with
+/// `random_init`) the same architecture with fresh weights.
+pub fn evaluate(cfg: &PretrainConfig, run: Option<&Path>, train: &ImageSet, test: &ImageSet, eval: &EvalConfig, device: Device, export: Option<&Path>) -> Result<EvalReport> {
+    let (vs, method) = build(cfg, train, device)?;
+    let encoder = match run {
+        Some(dir) => {
+            let ck = load_latest_weights(dir, &vs)?;
+            format!("{} ({} steps)", cfg.method, ck.meta.step)
+        }
+        None => format!("random init ({})", cfg.method),
+    };
+    let (ytr, yte) = (train.label_tensor()?, test.label_tensor()?);
+    if (test.channels, test.height, test.width) != (train.channels, train.height, train.width) {
+        bail!(
+            "train images ({}) are {}x{}x{} but test images ({}) are {}x{}x{}",
+            train.source.display(),
+            train.channels,
+            train.height,
+            train.width,
+            test.source.display(),
+            test.channels,
+            test.height,
+            test.width
+        );
+    }
+    let ftr = features(method.as_ref(), train, cfg, eval.batch, device)?;
+    let fte = features(method.as_ref(), test, cfg, eval.batch, device)?;
+    let knn = knn_accuracy(&ftr, &ytr, &fte, &yte, eval.knn)?;
+    let lin = linear_probe(&ftr, &ytr, &fte, &yte, eval.linear)?;
+    if let Some(dir) = export {
+        export_embeddings(&dir.join("train"), &ftr, Some(&ytr))?;
+        export_embeddings(&dir.join("test"), &fte, Some(&yte))?;
+    }
+    Ok(EvalReport {
+        encoder,
+        knn_top1: knn,
+        linear_top1: lin.test_accuracy,
+        linear_train_top1: lin.train_accuracy,
+        train_images: train.n,
+        test_images: test.n,
+    })
+}
+
+/// A 2-D PCA picture of the test-set features of an encoder.
+pub fn embedding_plot(cfg: &PretrainConfig, run: Option<&Path>, set: &ImageSet, device: Device, path: &Path, title: &str) -> Result<PathBuf> {
+    let (vs, method) = build(cfg, set, device)?;
+    if let Some(dir) = run {
+        load_latest_weights(dir, &vs)?;
+    }
+    let feats = features(method.as_ref(), set, cfg, 512, device)?;
+    let p = ssl_core::eval::pca_2d(&feats)?;
+    let xy: Vec<f32> = Vec::<f32>::try_from(p.flatten(0, -1))?;
+    let points: Vec<(f32, f32)> = xy.chunks(2).map(|c| (c[0], c[1])).collect();
+    let labels = set.labels.clone().unwrap_or_else(|| vec![0; set.n]);
+    crate::plots::embedding_scatter(path, title, &points, &labels, &set.class_names)?;
+    Ok(path.to_path_buf())
+}

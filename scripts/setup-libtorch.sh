@@ -7,6 +7,8 @@
 #     cpu:  torch without its CUDA dependencies, plus the two CUDA runtime libraries
 #           that libtorch_cpu.so links against (~1.2 GB instead of ~4.7 GB).
 #   SSL_VENV=path   where the venv lives (default .venv in the repository root).
+#   SSL_PYTHON_TORCH=1  also make `import torch` work in Python (benchmarks, fixture
+#           scripts): installs torch's remaining dependencies and torchvision.
 #
 # Idempotent: does nothing when the right torch is already there.
 set -euo pipefail
@@ -43,6 +45,11 @@ if [ "${have%%+*}" != "$TORCH_VERSION" ] || [ "$(cat "$marker" 2>/dev/null)" != 
     "$py" -m pip install -q "$CUDA_RUNTIME"
   fi
   echo "$variant" > "$marker"
+fi
+
+if [ "${SSL_PYTHON_TORCH:-0}" = 1 ] && ! "$py" -c 'import torch, torchvision' >/dev/null 2>&1; then
+  echo "setup: installing the Python side of torch $TORCH_VERSION and torchvision" >&2
+  "$py" -m pip install -q "torch==$TORCH_VERSION" "torchvision==0.28.0"
 fi
 
 torch_dir="$("$py" -c 'import importlib.util as u; print(u.find_spec("torch").submodule_search_locations[0])')"

@@ -1,0 +1,267 @@
+//! The `ssl-vision` command line end to end on tiny data the tests make: every command,
+//! a run killed with SIGKILL and resumed, and bad input.
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ssl-vision");
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ssl-vision-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// 16x16 grayscale images of three classes (horizontal bar, vertical bar, ring) at
+/// random positions, with a little noise; deterministic.
+fn images(n: usize, seed: u64) -> (Vec<u8>, Vec<u8>) {
+    let mut s = seed.wrapping_mul(2862933555777941757).wrapping_add(3037000493);
+    let mut rnd = move |m: u64| {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (s >> 33) % m
+    };
+    let mut px = vec![0u8; n * 256];
+    let mut labels = vec![0u8; n];
+    for i in 0..n {
+        let class = (i % 3) as u8;
+        labels[i] = class;
+        let (cy, cx) = (4 + rnd(8) as i64, 4 + rnd(8) as i64);
+        for y in 0..16i64 {
+            for x in 0..16i64 {
+                let on = match class {
+                    0 => (y - cy).abs() <= 1 && (x - cx).abs() <= 5,
+                    1 => (x - cx).abs() <= 1 && (y - cy).abs() <= 5,
+                    _ => {
+                        let r2 = (y - cy).pow(2) + (x - cx).pow(2);
+                        (6..=14).contains(&r2)
+                    }
+                };
+                px[i * 256 + (y * 16 + x) as usize] = if on { 200 + rnd(55) as u8 } else { rnd(40) as u8 };
+            }
+        }
+    }
+    (px, labels)
+}
+
+fn write_idx_gz(path: &Path, dims: &[u32], data: &[u8]) {
+    let mut raw = vec![0u8, 0, 8, dims.len() as u8];
+    for d in dims {
+        raw.extend_from_slice(&d.to_be_bytes());
+    }
+    raw.extend_from_slice(data);
+    let f = std::fs::File::create(path).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+    gz.write_all(&raw).unwrap();
+    gz.finish().unwrap();
+}
+
+/// A folder laid out like Fashion-MNIST's: train (96 images) and t10k (48) splits.
+fn dataset(dir: &Path) {
+    let (px, l) = images(96, 1);
+    write_idx_gz(&dir.join("train-images-idx3-ubyte.gz"), &[96, 16, 16], &px);
+    write_idx_gz(&dir.join("train-labels-idx1-ubyte.gz"), &[96], &l);
+    let (px, l) = images(48, 2);
+    write_idx_gz(&dir.join("t10k-images-idx3-ubyte.gz"), &[48, 16, 16], &px);
+    write_idx_gz(&dir.join("t10k-labels-idx1-ubyte.gz"), &[48], &l);
+}
+
+fn small_config(dir: &Path) -> PathBuf {
+    let p = dir.join("small.toml");
+    std::fs::write(
+        &p,
+        "device = \"cpu\"\nthreads = 1\n[model]\nprojector_hidden = 32\nprojector_dim = 16\npredictor_hidden = 32\nqueue_size = 64\n\
+         [model.backbone]\nkind = \"small-convnet\"\nwidth = 8\n[train]\nbatch_size = 32\nsteps = 4\nwarmup_steps = 1\ncheckpoint_every = 2\nlog_every = 1\nprogress = false\n",
+    )
+    .unwrap();
+    p
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("the binary runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = run(args);
+    let (so, se) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "ssl-vision {args:?} failed:\n{so}\n{se}");
+    so.to_string()
+}
+
+/// Asserts a clean failure: non-zero exit, an `error:` line containing `needle`, no panic.
+fn fails(args: &[&str], needle: &str) {
+    let out = run(args);
+    let se = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "ssl-vision {args:?} should fail");
+    assert!(se.contains("error:") && se.contains(needle), "ssl-vision {args:?}: stderr lacks '{needle}':\n{se}");
+    assert!(!se.contains("panicked"), "ssl-vision {args:?} panicked:\n{se}");
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn pretrain_then_eval_every_method_end_to_end() {
+    let d = tmp("e2e");
+    dataset(&d);
+    let cfg = small_config(&d);
+    for m in ["simclr", "moco-v2", "moco-v3", "byol", "simsiam", "barlow-twins", "vicreg", "unigrad", "nac"] {
+        let out = d.join(m);
+        let msg = ok(&["pretrain", "--config", s(&cfg), "--method", m, "--data", s(&d), "--out", s(&out)]);
+        assert!(msg.contains("4 steps"), "{msg}");
+        assert!(out.join("checkpoints/step-00000004/backbone.safetensors").exists());
+        assert!(out.join("config.toml").exists());
+        assert_eq!(std::fs::read_to_string(out.join("metrics.jsonl")).unwrap().lines().count(), 4);
+    }
+    let run_dir = d.join("simclr");
+    let report = ok(&["eval", "--run", s(&run_dir), "--data", s(&d), "--knn-k", "10", "--linear-epochs", "5", "--export", s(&d.join("emb"))]);
+    assert!(report.contains("kNN top-1") && report.contains("96 train / 48 test"), "{report}");
+    assert!(d.join("emb/test/features.npy").exists() && d.join("emb/train/labels.npy").exists());
+    let eval: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run_dir.join("eval.json")).unwrap()).unwrap();
+    assert!(eval["knn_top1"].as_f64().unwrap() > 0.33, "better than chance on easy shapes: {eval}");
+    ok(&["eval", "--run", s(&run_dir), "--random-init", "--data", s(&d), "--knn-k", "10", "--linear-epochs", "2"]);
+    assert!(run_dir.join("eval-random-init.json").exists());
+    // UOTA as a flag, and resume of a finished run is a no-op that succeeds.
+    ok(&["pretrain", "--config", s(&cfg), "--data", s(&d), "--out", s(&d.join("uota")), "--uota", "--uota-start", "0.5"]);
+    ok(&["pretrain", "--config", s(&cfg), "--data", s(&d), "--out", s(&d.join("uota")), "--uota", "--resume"]);
+    let listed = ok(&["methods"]);
+    assert!(listed.contains("unigrad") && listed.contains("nac"));
+    std::fs::remove_dir_all(&d).ok();
+}
+
+#[test]
+fn demo_and_objectives_table_run_on_tiny_data() {
+    let d = tmp("demo");
+    dataset(&d);
+    let cfg = small_config(&d);
+    let out = ok(&["demo", "--data", s(&d), "--out", s(&d.join("demo")), "--config", s(&cfg), "--steps", "3", "--device", "cpu"]);
+    assert!(out.contains("random encoder") && out.contains("| simclr (3 steps)") && out.contains("| byol (3 steps)"), "{out}");
+    for f in ["loss.png", "embedding-simclr.png", "embedding-byol.png", "embedding-random.png", "report.md", "report.json"] {
+        let p = d.join("demo").join(f);
+        assert!(p.exists() && std::fs::metadata(&p).unwrap().len() > 0, "{f} missing");
+    }
+    image::open(d.join("demo/loss.png")).expect("loss plot is a valid PNG");
+    let doc = d.join("table.md");
+    let out = ok(&["objectives-table", "--data", s(&d), "--out", s(&d.join("table")), "--doc", s(&doc), "--config", s(&cfg), "--steps", "2", "--methods", "simclr,vicreg", "--device", "cpu"]);
+    let table = std::fs::read_to_string(&doc).unwrap();
+    for row in ["| simclr |", "| vicreg |", "| simclr + UOTA |", "| random init |"] {
+        assert!(table.contains(row), "{row} missing from\n{table}\n{out}");
+    }
+    std::fs::remove_dir_all(&d).ok();
+}
+
+#[test]
+fn bench_reports_ratios_against_the_reference_scripts() {
+    // Stand-in reference scripts (the real ones need Python's torch): they print the JSON
+    // the real scripts print, so the command's measuring and ratio plumbing is exercised.
+    let d = tmp("bench");
+    std::fs::write(d.join("simclr_step.py"), "import json; print(json.dumps({'steps_per_second': 2.0}))\n").unwrap();
+    std::fs::write(d.join("augment_torchvision.py"), "import json; print(json.dumps({'images_per_second': 100.0}))\n").unwrap();
+    let json = d.join("bench.json");
+    let out = ok(&["bench", "--python", "python3", "--scripts", s(&d), "--batch", "4", "--steps", "1", "--warmup", "1", "--images", "64", "--threads", "1", "--json", s(&json)]);
+    assert!(out.contains("ratio"), "{out}");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let aug = &v[0];
+    let expected = aug["ours_images_per_second"].as_f64().unwrap() / 100.0;
+    assert!((aug["ratio"].as_f64().unwrap() - expected).abs() < 1e-9);
+    assert!(v[1]["ours_steps_per_second"].as_f64().unwrap() > 0.0);
+    fails(&["bench", "--python", "python3", "--scripts", s(&d.join("nowhere")), "--which", "augment", "--images", "8"], "failed");
+    std::fs::remove_dir_all(&d).ok();
+}
+
+#[test]
+fn a_run_killed_with_sigkill_resumes_to_the_same_weights() {
+    let d = tmp("kill");
+    dataset(&d);
+    let cfg = small_config(&d);
+    let common = |out: &Path| -> Vec<String> {
+        ["pretrain", "--config", s(&cfg), "--method", "byol", "--data", s(&d), "--out", s(out), "--steps", "24", "--checkpoint-every", "3", "--seed", "5"]
+            .iter()
+            .map(|x| x.to_string())
+            .collect()
+    };
+    let straight = d.join("straight");
+    ok(&common(&straight).iter().map(String::as_str).collect::<Vec<_>>());
+
+    let killed = d.join("killed");
+    let mut child = Command::new(BIN).args(common(&killed)).spawn().unwrap();
+    let latest = killed.join("checkpoints/latest");
+    let t0 = std::time::Instant::now();
+    loop {
+        let step = std::fs::read_to_string(&latest).ok().and_then(|s| s.trim().trim_start_matches("step-").parse::<usize>().ok());
+        if step.is_some_and(|s| s >= 6) {
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the run ended ({status}) before it could be killed");
+        }
+        assert!(t0.elapsed().as_secs() < 120, "no checkpoint appeared");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let resumed_from = std::fs::read_to_string(&latest).unwrap();
+    assert_ne!(resumed_from.trim(), "step-00000024", "the run finished before the kill; make it longer");
+    let mut args = common(&killed);
+    args.push("--resume".into());
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let a = tch::Tensor::read_safetensors(straight.join("checkpoints/step-00000024/tensors.safetensors")).unwrap();
+    let b: std::collections::HashMap<String, tch::Tensor> =
+        tch::Tensor::read_safetensors(killed.join("checkpoints/step-00000024/tensors.safetensors")).unwrap().into_iter().collect();
+    assert!(a.len() > 10);
+    for (name, t) in &a {
+        assert!(t.equal(&b[name]), "{name} differs between the uninterrupted and the killed-and-resumed run");
+    }
+    std::fs::remove_dir_all(&d).ok();
+}
+
+#[test]
+fn bad_input_gives_clear_errors() {
+    let d = tmp("bad");
+    dataset(&d);
+    let cfg = small_config(&d);
+    let c = s(&cfg);
+    let run_dir = d.join("run");
+    let out = s(&run_dir);
+    fails(&["pretrain", "--config", c, "--data", "/no/such/path", "--out", out], "no such file");
+    // Truncated IDX: cut the gzip stream, and a raw file with a short body.
+    let raw = std::fs::read(d.join("train-images-idx3-ubyte.gz")).unwrap();
+    let trunc = d.join("trunc-images-idx3-ubyte.gz");
+    std::fs::write(&trunc, &raw[..raw.len() / 2]).unwrap();
+    fails(&["pretrain", "--config", c, "--data", s(&trunc), "--out", out], "trunc-images-idx3-ubyte.gz");
+    let short = d.join("short-images-idx3-ubyte");
+    let mut body = vec![0u8, 0, 8, 3, 0, 0, 0, 10, 0, 0, 0, 16, 0, 0, 0, 16];
+    body.extend(vec![0u8; 100]);
+    std::fs::write(&short, body).unwrap();
+    fails(&["pretrain", "--config", c, "--data", s(&short), "--out", out], "truncated");
+    // ImageFolder: empty, truncated PNG, mixed sizes.
+    let empty = d.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    fails(&["pretrain", "--config", c, "--data", s(&empty), "--out", out], "no images found");
+    let folder = d.join("folder/cats");
+    std::fs::create_dir_all(&folder).unwrap();
+    image::GrayImage::from_pixel(16, 16, image::Luma([9])).save(folder.join("a.png")).unwrap();
+    image::GrayImage::from_pixel(16, 16, image::Luma([99])).save(folder.join("b.png")).unwrap();
+    let png = std::fs::read(folder.join("b.png")).unwrap();
+    std::fs::write(folder.join("c.png"), &png[..png.len() / 2]).unwrap();
+    fails(&["pretrain", "--config", c, "--data", s(&d.join("folder")), "--out", out], "c.png");
+    std::fs::remove_file(folder.join("c.png")).unwrap();
+    image::GrayImage::from_pixel(20, 16, image::Luma([9])).save(folder.join("d.png")).unwrap();
+    fails(&["pretrain", "--config", c, "--data", s(&d.join("folder")), "--out", out], "different sizes");
+    // Unknown method, bad config key, NaN loss.
+    fails(&["pretrain", "--config", c, "--data", s(&d), "--method", "simclr9", "--out", out], "unknown method 'simclr9'");
+    let bad = d.join("bad.toml");
+    std::fs::write(&bad, "[train]\nstepz = 3\n").unwrap();
+    fails(&["pretrain", "--config", s(&bad), "--data", s(&d), "--out", out], "stepz");
+    let nan = d.join("nan");
+    fails(&["pretrain", "--config", c, "--data", s(&d), "--out", s(&nan), "--optimizer", "sgd", "--lr", "1e30", "--steps", "8"], "NaN");
+    // Batch larger than the data, an existing run without --resume, eval without labels.
+    fails(&["pretrain", "--config", c, "--data", s(&d), "--out", s(&d.join("b")), "--batch-size", "1000"], "does not fit");
+    ok(&["pretrain", "--config", c, "--data", s(&d), "--out", s(&d.join("twice"))]);
+    fails(&["pretrain", "--config", c, "--data", s(&d), "--out", s(&d.join("twice"))], "--resume");
+    fails(&["eval", "--run", s(&d.join("twice")), "--train-data", s(&d.join("folder")), "--test-data", s(&d)], "");
+    fails(&["eval", "--run", s(&d.join("nothing")), "--data", s(&d)], "no checkpoint");
+    fails(&["pretrain", "--config", c, "--data", s(&d), "--out", out, "--device", "tpu"], "unknown device");
+    std::fs::remove_dir_all(&d).ok();
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Benchmarks against PyTorch / torchvision from the same virtual environment.
+# Python's torch needs the complete wheel (its CUDA libraries included, the only
+# torch 2.13.0 build on PyPI), so this installs it; the Rust side does not need it.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+SSL_PYTHON_TORCH=1 bash scripts/setup-libtorch.sh
+cargo run --release --locked -p ssl-vision -- bench --python .venv/bin/python --json runs/bench.json "$@"

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The test command: installs libtorch when missing, builds, and runs every test.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash scripts/setup-libtorch.sh
+# Tests pin libtorch to two threads: the CI machine has two cores and tests run in parallel.
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
+cargo test --workspace --locked "$@"

@@ -2,36 +2,22 @@
 use anyhow::{Context, Result};
 use clap::Parser;
 use ssl_core::train::MetricsLog;
-use ssl_vision::config::{read_toml, EvalConfig, PretrainConfig};
-use ssl_vision::pipeline::{embedding_plot, evaluate, load_images, pretrain, setup_runtime, EvalReport};
+use super::experiment::{Experiment, ExperimentArgs};
+use ssl_vision::config::EvalConfig;
+use ssl_vision::pipeline::{embedding_plot, evaluate, pretrain, EvalReport};
 use std::fmt::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(Parser, Debug)]
 pub struct Args {
-    /// Folder with Fashion-MNIST's IDX files (datasets/fetch-fashion-mnist.sh puts them here).
-    #[arg(long, default_value = "datasets/cache/fashion-mnist")]
-    pub data: PathBuf,
+    #[command(flatten)]
+    pub experiment: ExperimentArgs,
     #[arg(long, default_value = "runs/fashion-mnist")]
     pub out: PathBuf,
     /// Methods to pre-train, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "simclr,byol")]
     pub methods: Vec<String>,
-    /// Optional pre-training config file (TOML); flags below override it.
-    #[arg(long)]
-    pub config: Option<PathBuf>,
-    #[arg(long)]
-    pub steps: Option<usize>,
-    /// Use only the first N training images (pre-training and probe).
-    #[arg(long)]
-    pub limit: Option<usize>,
-    #[arg(long)]
-    pub limit_test: Option<usize>,
-    #[arg(long, default_value = "auto")]
-    pub device: String,
-    #[arg(long)]
-    pub quiet: bool,
 }
 
 fn row(r: &EvalReport, seconds: Option<f64>) -> String {
@@ -40,24 +26,7 @@ fn row(r: &EvalReport, seconds: Option<f64>) -> String {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let mut base: PretrainConfig = match &a.config {
-        Some(p) => read_toml(p)?,
-        None => PretrainConfig::default(),
-    };
-    base.data = Some(a.data.clone());
-    base.device = a.device.clone();
-    if let Some(s) = a.steps {
-        base.train.steps = s;
-    }
-    if a.limit.is_some() {
-        base.limit = a.limit;
-    }
-    if a.quiet {
-        base.train.progress = false;
-    }
-    let device = setup_runtime(&base.device, base.threads)?;
-    let train = load_images(Some(&a.data), "train", base.limit)?;
-    let test = load_images(Some(&a.data), "test", a.limit_test)?;
+    let Experiment { base, device, train, test } = a.experiment.prepare()?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
     let eval = EvalConfig::default();
 

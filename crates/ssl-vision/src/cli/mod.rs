@@ -2,5 +2,6 @@
 pub mod bench;
 pub mod demo;
 pub mod eval;
+pub mod experiment;
 pub mod pretrain;
 pub mod table;

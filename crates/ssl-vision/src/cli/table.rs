@@ -1,60 +1,32 @@
 //! The objectives table: every method with the same backbone, data and budget.
 use anyhow::{Context, Result};
 use clap::Parser;
-use ssl_vision::config::{read_toml, EvalConfig, PretrainConfig};
-use ssl_vision::pipeline::{evaluate, load_images, pretrain, setup_runtime};
+use super::experiment::{Experiment, ExperimentArgs};
+use ssl_vision::config::{EvalConfig, PretrainConfig};
+use ssl_vision::pipeline::{evaluate, pretrain};
 use std::fmt::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(Parser, Debug)]
 pub struct Args {
-    #[arg(long, default_value = "datasets/cache/fashion-mnist")]
-    pub data: PathBuf,
+    #[command(flatten)]
+    pub experiment: ExperimentArgs,
     #[arg(long, default_value = "runs/objectives")]
     pub out: PathBuf,
     /// Markdown file to write the table to.
     #[arg(long, default_value = "docs/objectives-table.md")]
     pub doc: PathBuf,
-    #[arg(long)]
-    pub config: Option<PathBuf>,
-    #[arg(long)]
-    pub steps: Option<usize>,
-    #[arg(long)]
-    pub limit: Option<usize>,
-    #[arg(long)]
-    pub limit_test: Option<usize>,
     /// Methods (default: all), comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub methods: Vec<String>,
     /// The method also run with UOTA view weighting.
     #[arg(long, default_value = "simclr")]
     pub uota_method: String,
-    #[arg(long, default_value = "auto")]
-    pub device: String,
-    #[arg(long)]
-    pub quiet: bool,
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let mut base: PretrainConfig = match &a.config {
-        Some(p) => read_toml(p)?,
-        None => PretrainConfig::default(),
-    };
-    base.data = Some(a.data.clone());
-    base.device = a.device.clone();
-    if let Some(s) = a.steps {
-        base.train.steps = s;
-    }
-    if a.limit.is_some() {
-        base.limit = a.limit;
-    }
-    if a.quiet {
-        base.train.progress = false;
-    }
-    let device = setup_runtime(&base.device, base.threads)?;
-    let train = load_images(Some(&a.data), "train", base.limit)?;
-    let test = load_images(Some(&a.data), "test", a.limit_test)?;
+    let Experiment { base, device, train, test } = a.experiment.prepare()?;
     let methods: Vec<String> = if a.methods.is_empty() { ssl_core::METHODS.iter().map(|m| m.name.to_string()).collect() } else { a.methods.clone() };
     let mut runs: Vec<(String, PretrainConfig)> = methods
         .iter()
@@ -104,8 +76,8 @@ pub fn run(a: Args) -> Result<()> {
         eval.knn.temperature,
         100.0 * base.train.uota.start_fraction,
         base.train.uota.tau,
-        a.steps.map(|s| format!(" --steps {s}")).unwrap_or_default(),
-        a.limit.map(|s| format!(" --limit {s}")).unwrap_or_default(),
+        a.experiment.steps.map(|s| format!(" --steps {s}")).unwrap_or_default(),
+        a.experiment.limit.map(|s| format!(" --limit {s}")).unwrap_or_default(),
     );
     if let Some(dir) = a.doc.parent() {
         std::fs::create_dir_all(dir)?;

@@ -73,10 +73,26 @@ impl Default for EvalConfig {
     }
 }
 
-/// Reads a TOML file into `T`, naming the file and the offending key on error.
-pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+/// Reads a TOML file over the defaults of `T`: keys in the file replace the defaults one
+/// by one, also inside tables (a `[train]` table with only `lr` keeps the command's other
+/// training defaults). Unknown keys are errors naming the file and the key.
+pub fn read_toml<T: serde::de::DeserializeOwned + Serialize + Default>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
-    toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim()))
+    let user: toml::Table = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim()))?;
+    let mut merged = toml::Table::try_from(T::default())?;
+    merge(&mut merged, user);
+    merged.try_into().map_err(|e: toml::de::Error| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim()))
+}
+
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -91,7 +107,19 @@ mod tests {
         assert_eq!(cfg, back);
         let err = toml::from_str::<PretrainConfig>("[train]\nstepz = 3\n").unwrap_err().to_string();
         assert!(err.contains("stepz"), "{err}");
-        let partial: PretrainConfig = toml::from_str("method = \"byol\"\n[train]\nsteps = 7\n").unwrap();
+        let dir = std::env::temp_dir().join(format!("ssl-vision-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("partial.toml");
+        std::fs::write(&path, "method = \"byol\"\n[train]\nsteps = 7\n[train.optimizer]\nweight_decay = 0.5\n").unwrap();
+        let partial: PretrainConfig = read_toml(&path).unwrap();
+        let d = PretrainConfig::default();
         assert_eq!((partial.method.as_str(), partial.train.steps, partial.train.batch_size), ("byol", 7, 256));
+        // Siblings of the keys given keep the command's defaults, not the library's.
+        assert_eq!((partial.train.lr, partial.train.optimizer.kind), (d.train.lr, d.train.optimizer.kind));
+        assert_eq!(partial.train.optimizer.weight_decay, 0.5);
+        std::fs::write(&path, "[train.optimizer]\nkind = \"sgd\"\nmomentun = 0.5\n").unwrap();
+        let err = read_toml::<PretrainConfig>(&path).unwrap_err().to_string();
+        assert!(err.contains("momentun") && err.contains("partial.toml"), "{err}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

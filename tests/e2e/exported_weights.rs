@@ -12,8 +12,7 @@ use tch::{nn, Device, Tensor};
 fn exported_backbone_rebuilds_the_encoder_by_name() {
     let dir = temp_dir("export");
     let set = random_rgb_images(16, 3);
-    let mut cfg = PretrainConfig::default();
-    cfg.method = "byol".into();
+    let mut cfg = PretrainConfig { method: "byol".into(), device: "cpu".into(), out: dir.join("run"), ..Default::default() };
     cfg.model.backbone.kind = BackboneKind::Resnet18;
     cfg.model.projector_hidden = 32;
     cfg.model.projector_dim = 16;
@@ -21,8 +20,6 @@ fn exported_backbone_rebuilds_the_encoder_by_name() {
     cfg.train.steps = 2;
     cfg.train.batch_size = 8;
     cfg.train.progress = false;
-    cfg.device = "cpu".into();
-    cfg.out = dir.join("run");
     // The library entry point reads images from disk: write them as an ImageFolder.
     let imgs = dir.join("images");
     std::fs::create_dir_all(&imgs).unwrap();

@@ -47,7 +47,7 @@ impl BatchSource for Prototypes {
         let mut v1 = &x + noise.get(0);
         let v2 = &x + noise.get(1);
         if Some(i) == self.nan_at {
-            v1 = v1 * f64::NAN;
+            v1 *= f64::NAN;
         }
         Ok(vec![v1, v2])
     }

@@ -28,7 +28,7 @@ pub fn knn_accuracy(train: &Tensor, train_labels: &Tensor, test: &Tensor, test_l
     if train.size()[1] != test.size()[1] {
         bail!("knn: train features have {} dims, test features {}", train.size()[1], test.size()[1]);
     }
-    if cfg.k < 1 || !(cfg.temperature > 0.0) {
+    if cfg.k < 1 || cfg.temperature.is_nan() || cfg.temperature <= 0.0 {
         bail!("knn: k must be >= 1 and temperature > 0");
     }
     let k = cfg.k.min(n_train);

@@ -53,7 +53,7 @@ impl MethodConfig {
             bail!("method: projector and predictor sizes must be positive");
         }
         if let Some(t) = self.temperature {
-            if !(t > 0.0) {
+            if t.is_nan() || t <= 0.0 {
                 bail!("method: temperature must be positive, got {t}");
             }
         }

@@ -127,7 +127,7 @@ impl Optimizer {
                             let w_norm = p.tensor.norm().double_value(&[]);
                             let g_norm = g.norm().double_value(&[]);
                             if w_norm > 0.0 && g_norm > 0.0 {
-                                g = g * (c.lars_eta * w_norm / g_norm);
+                                g *= c.lars_eta * w_norm / g_norm;
                             }
                         }
                         let buf = match p.m.take() {

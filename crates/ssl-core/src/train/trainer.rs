@@ -81,7 +81,7 @@ impl TrainConfig {
             bail!("train: checkpoint_every and log_every must be at least 1");
         }
         if let Some(c) = self.clip_grad_norm {
-            if !(c > 0.0) {
+            if c.is_nan() || c <= 0.0 {
                 bail!("train: clip_grad_norm must be positive, got {c}");
             }
         }

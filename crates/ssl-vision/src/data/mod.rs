@@ -11,6 +11,9 @@ pub use image_set::ImageSet;
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 
+/// Fashion-MNIST's class names, by label.
+pub const FASHION_MNIST_CLASSES: [&str; 10] = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+
 /// Opens the images at `path`:
 /// - an IDX image file (`*-images-idx3-ubyte[.gz]`), with labels from the matching
 ///   `*-labels-idx1-ubyte[.gz]` beside it when present (or from `labels`);
@@ -23,7 +26,11 @@ pub fn open_images(path: &Path, labels: Option<&Path>, split: &str) -> Result<Im
     }
     if path.is_dir() {
         if let Some(images) = idx_in_folder(path, split)? {
-            return open_images(&images, labels, split);
+            let mut set = open_images(&images, labels, split)?;
+            if path.to_string_lossy().to_ascii_lowercase().contains("fashion") {
+                set.class_names = FASHION_MNIST_CLASSES.iter().map(|s| s.to_string()).collect();
+            }
+            return Ok(set);
         }
         return read_image_folder(path);
     }

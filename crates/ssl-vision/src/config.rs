@@ -46,7 +46,7 @@ impl Default for PretrainConfig {
             train: TrainConfig {
                 steps: 500,
                 batch_size: 256,
-                lr: 2e-3,
+                lr: 5e-3,
                 warmup_steps: 25,
                 optimizer: OptimizerConfig { kind: OptimizerKind::Adamw, weight_decay: 1e-5, ..Default::default() },
                 checkpoint_every: 100,

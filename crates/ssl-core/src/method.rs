@@ -15,6 +15,8 @@ pub struct StepContext {
     /// Optimiser steps completed before this one.
     pub step: usize,
     pub total_steps: usize,
+    /// Micro-batch within the step (gradient accumulation), 0 without accumulation.
+    pub micro: usize,
     /// Seed of this step's random draws (fixed by the run seed and the step), so that a
     /// method's randomness does not depend on other threads or on where a run resumed.
     pub seed: u64,
@@ -22,9 +24,10 @@ pub struct StepContext {
 
 impl StepContext {
     /// Fraction of training done, in `[0, 1]`.
-    /// A random generator for this step's draws.
+    /// A random generator for this micro-batch's draws.
     pub fn rng(&self) -> rand_chacha::ChaCha8Rng {
-        rand::SeedableRng::seed_from_u64(self.seed)
+        let seed = self.seed ^ (self.micro as u64).wrapping_mul(0xD1B5_4A32_D192_ED03);
+        rand::SeedableRng::seed_from_u64(seed)
     }
 
     pub fn progress(&self) -> f64 {

@@ -2,19 +2,29 @@
 use ssl_core::eval::{knn_accuracy, linear_probe, pca_2d, KnnConfig, LinearProbeConfig};
 use tch::{Device, Kind, Tensor};
 
-/// `classes` well-separated Gaussian clusters in `dim` dimensions.
-fn clusters(n_per: i64, classes: i64, dim: i64, spread: f64, seed: i64) -> (Tensor, Tensor) {
-    tch::manual_seed(seed);
-    let centres = Tensor::randn([classes, dim], (Kind::Float, Device::Cpu)) * 5.0;
-    let labels = Tensor::arange(classes, (Kind::Int64, Device::Cpu)).repeat_interleave_self_int(n_per, 0, None);
-    let x = centres.index_select(0, &labels) + Tensor::randn([classes * n_per, dim], (Kind::Float, Device::Cpu)) * spread;
-    (x, labels)
+/// Train and test samples of `classes` well-separated Gaussian clusters in `dim`
+/// dimensions (a local generator: tests running in parallel share libtorch's).
+fn clusters(n_train: i64, n_test: i64, classes: i64, dim: i64, spread: f64, seed: u64) -> (Tensor, Tensor, Tensor, Tensor) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    // Box-Muller transform of two uniforms.
+    let mut normal = |n: i64| -> Vec<f32> {
+        (0..n).map(|_| ((-2.0 * (1.0 - rng.random::<f64>()).ln()).sqrt() * (std::f64::consts::TAU * rng.random::<f64>()).cos()) as f32).collect()
+    };
+    let centres = Tensor::from_slice(&normal(classes * dim)).view([classes, dim]) * 5.0;
+    let mut split = |per: i64| {
+        let labels = Tensor::arange(classes, (Kind::Int64, Device::Cpu)).repeat_interleave_self_int(per, 0, None);
+        let noise = Tensor::from_slice(&normal(classes * per * dim)).view([classes * per, dim]);
+        (centres.index_select(0, &labels) + noise * spread, labels)
+    };
+    let (xtr, ytr) = split(n_train);
+    let (xte, yte) = split(n_test);
+    (xtr, ytr, xte, yte)
 }
 
 #[test]
 fn knn_separates_clusters_and_fails_on_noise() {
-    let (xtr, ytr) = clusters(50, 4, 16, 0.5, 1);
-    let (xte, yte) = clusters(20, 4, 16, 0.5, 1);
+    let (xtr, ytr, xte, yte) = clusters(50, 20, 4, 16, 0.5, 1);
     let cfg = KnnConfig { k: 20, ..Default::default() };
     assert!(knn_accuracy(&xtr, &ytr, &xte, &yte, cfg).unwrap() > 0.99);
     // Random labels on the test side: near chance (0.25).
@@ -41,8 +51,7 @@ fn knn_weighted_vote_by_hand() {
 
 #[test]
 fn linear_probe_learns_a_linear_rule() {
-    let (xtr, ytr) = clusters(100, 3, 8, 1.0, 3);
-    let (xte, yte) = clusters(30, 3, 8, 1.0, 3);
+    let (xtr, ytr, xte, yte) = clusters(100, 30, 3, 8, 0.5, 3);
     let r = linear_probe(&xtr, &ytr, &xte, &yte, LinearProbeConfig { epochs: 20, ..Default::default() }).unwrap();
     assert!(r.test_accuracy > 0.95 && r.train_accuracy > 0.95, "{r:?}");
     assert!(linear_probe(&xtr, &ytr.narrow(0, 0, 5), &xte, &yte, Default::default()).is_err());

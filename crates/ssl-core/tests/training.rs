@@ -53,6 +53,13 @@ impl BatchSource for Prototypes {
     }
 }
 
+/// Tests here seed libtorch's global generator before building networks; running them
+/// one at a time keeps another test's draws from interleaving with theirs.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn method_config() -> MethodConfig {
     MethodConfig {
         backbone: BackboneConfig { kind: BackboneKind::SmallConvnet, in_channels: 1, small_image_stem: true, width: 8 },
@@ -81,7 +88,8 @@ fn train_config(steps: usize) -> TrainConfig {
 }
 
 fn trainer(out: &std::path::Path, cfg: TrainConfig) -> Trainer {
-    Trainer { cfg, out: out.to_path_buf(), run_config: serde_json::json!({"test": true}), device: Device::Cpu }
+    let run_config = serde_json::to_value(&cfg).unwrap();
+    Trainer { cfg, out: out.to_path_buf(), run_config, resume_may_change: vec!["/progress".into()], device: Device::Cpu }
 }
 
 fn weights(vs: &nn::VarStore) -> HashMap<String, Tensor> {
@@ -96,6 +104,7 @@ fn tmp(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn every_method_trains_and_its_loss_decreases() {
+    let _serial = serial();
     tch::set_num_threads(1);
     for spec in METHODS {
         let out = tmp(&format!("decrease-{}", spec.name));
@@ -116,9 +125,14 @@ fn every_method_trains_and_its_loss_decreases() {
 
 #[test]
 fn uota_reweights_per_view_methods_and_rejects_batch_losses() {
+    let _serial = serial();
     let out = tmp("uota");
     let vs = nn::VarStore::new(Device::Cpu);
     let mut method = build_method("simclr", &vs, &method_config()).unwrap();
+    // A twin with the same initial weights, trained below without UOTA.
+    let mut plain_vs = nn::VarStore::new(Device::Cpu);
+    let mut plain = build_method("simclr", &plain_vs, &method_config()).unwrap();
+    plain_vs.copy(&vs).unwrap();
     let mut cfg = train_config(6);
     cfg.uota.enabled = true;
     cfg.uota.start_fraction = 0.5;
@@ -127,6 +141,18 @@ fn uota_reweights_per_view_methods_and_rejects_batch_losses() {
     let text = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
     let flags: Vec<bool> = text.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["uota"].as_bool().unwrap()).collect();
     assert_eq!(flags, vec![false, false, false, true, true, true], "UOTA switches on after the warm-up");
+    // The same run without UOTA: identical until the switch, different after it.
+    let plain_out = tmp("uota-off");
+    let mut off = cfg.clone();
+    off.uota.enabled = false;
+    trainer(&plain_out, off).fit(&plain_vs, plain.as_mut(), &mut Prototypes::new(16), false).unwrap();
+    let with = ssl_core::train::MetricsLog::read_losses(&out.join("metrics.jsonl")).unwrap();
+    let without = ssl_core::train::MetricsLog::read_losses(&plain_out.join("metrics.jsonl")).unwrap();
+    for s in 0..3 {
+        assert!((with[s].1 - without[s].1).abs() < 1e-6, "step {s}: {} vs {}", with[s].1, without[s].1);
+    }
+    assert!((with[3].1 - without[3].1).abs() > 1e-4, "UOTA did not change the loss: {} vs {}", with[3].1, without[3].1);
+    std::fs::remove_dir_all(&plain_out).ok();
 
     let out2 = tmp("uota-barlow");
     let vs = nn::VarStore::new(Device::Cpu);
@@ -184,6 +210,7 @@ fn resume_is_exact(method_name: &str) {
 
 #[test]
 fn resume_after_a_crash_is_exact_for_momentum_and_queue_methods() {
+    let _serial = serial();
     for m in ["byol", "moco-v2", "unigrad", "nac"] {
         resume_is_exact(m);
     }
@@ -191,6 +218,7 @@ fn resume_after_a_crash_is_exact_for_momentum_and_queue_methods() {
 
 #[test]
 fn nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint() {
+    let _serial = serial();
     let out = tmp("nan");
     let vs = nn::VarStore::new(Device::Cpu);
     let mut method = build_method("simclr", &vs, &method_config()).unwrap();
@@ -207,7 +235,23 @@ fn nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint() {
 }
 
 #[test]
+fn resuming_with_different_settings_is_refused() {
+    let _serial = serial();
+    let out = tmp("changed");
+    let vs = nn::VarStore::new(Device::Cpu);
+    let mut method = build_method("simclr", &vs, &method_config()).unwrap();
+    trainer(&out, train_config(3)).fit(&vs, method.as_mut(), &mut Prototypes::new(16), false).unwrap();
+    let mut changed = train_config(3);
+    changed.lr = 0.5;
+    changed.progress = true;
+    let err = trainer(&out, changed).fit(&vs, method.as_mut(), &mut Prototypes::new(16), true).unwrap_err().to_string();
+    assert!(err.contains("/lr") && !err.contains("/progress"), "{err}");
+    std::fs::remove_dir_all(&out).ok();
+}
+
+#[test]
 fn an_existing_run_is_not_overwritten_without_resume() {
+    let _serial = serial();
     let out = tmp("overwrite");
     let vs = nn::VarStore::new(Device::Cpu);
     let mut method = build_method("simsiam", &vs, &method_config()).unwrap();
@@ -219,6 +263,7 @@ fn an_existing_run_is_not_overwritten_without_resume() {
 
 #[test]
 fn unknown_method_names_the_known_ones() {
+    let _serial = serial();
     let vs = nn::VarStore::new(Device::Cpu);
     let err = build_method("simclr2", &vs, &MethodConfig::default()).err().unwrap().to_string();
     assert!(err.contains("unknown method 'simclr2'") && err.contains("barlow-twins"), "{err}");
@@ -226,6 +271,7 @@ fn unknown_method_names_the_known_ones() {
 
 #[test]
 fn weight_decay_skips_biases_and_norms_and_optimisers_step_downhill() {
+    let _serial = serial();
     for kind in [OptimizerKind::Sgd, OptimizerKind::Lars, OptimizerKind::Adamw] {
         let vs = nn::VarStore::new(Device::Cpu);
         let w = vs.root().f_ones("w", &[3, 3]).unwrap();
@@ -253,6 +299,7 @@ fn weight_decay_skips_biases_and_norms_and_optimisers_step_downhill() {
 
 #[test]
 fn gradient_clipping_bounds_the_norm() {
+    let _serial = serial();
     let vs = nn::VarStore::new(Device::Cpu);
     let x = vs.root().f_ones("x", &[4, 4]).unwrap();
     let mut opt = Optimizer::new(OptimizerConfig::default(), vs.variables());

@@ -66,6 +66,10 @@ impl AugmentConfig {
         if self.hue < 0.0 || self.hue > 0.5 || self.brightness < 0.0 || self.contrast < 0.0 || self.saturation < 0.0 {
             bail!("augment: jitter strengths must be >= 0 (hue <= 0.5)");
         }
+        let (s0, s1) = self.blur_sigma;
+        if !(s0.is_finite() && s1.is_finite() && s0 > 0.0 && s0 <= s1) {
+            bail!("augment: blur_sigma must satisfy 0 < min <= max, got {:?}", self.blur_sigma);
+        }
         if self.mean.is_empty() || self.mean.len() != self.std.len() || self.std.iter().any(|s| *s <= 0.0) {
             bail!("augment: mean and std must have the same non-zero length and positive stds");
         }
@@ -391,5 +395,7 @@ mod tests {
         assert_ne!(a, c);
         assert_eq!((a.channels, a.height, a.width), (3, 12, 12));
         assert!(AugmentConfig { crop_scale: (0.5, 0.2), ..Default::default() }.validate().is_err());
+        assert!(AugmentConfig { blur_sigma: (0.0, 1.0), ..Default::default() }.validate().is_err());
+        assert!(AugmentConfig { blur_sigma: (2.0, f64::NAN), ..Default::default() }.validate().is_err());
     }
 }

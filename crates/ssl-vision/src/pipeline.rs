@@ -13,7 +13,7 @@ use std::sync::Arc;
 use tch::{nn, Device, Tensor};
 
 /// Opens the images named by the config, keeping the first `limit`.
-pub fn load_images(path: Option<&Path>, split: &str, limit: Option<usize>) -> Result<ImageSet> {
+pub fn load_images(path: Option<&Path>, split: Option<&str>, limit: Option<usize>) -> Result<ImageSet> {
     let Some(path) = path else { bail!("no data given: pass --data PATH (or set `data` in the config file)") };
     let set = open_images(path, None, split)?;
     Ok(match limit {
@@ -24,6 +24,9 @@ pub fn load_images(path: Option<&Path>, split: &str, limit: Option<usize>) -> Re
 
 /// Applies thread settings and returns the device.
 pub fn setup_runtime(device: &str, threads: usize) -> Result<Device> {
+    if threads > 1024 {
+        bail!("threads must be at most 1024, got {threads}");
+    }
     if threads > 0 {
         tch::set_num_threads(threads as i32);
     }
@@ -51,15 +54,47 @@ pub fn pretrain(cfg: &PretrainConfig, resume: bool) -> Result<TrainSummary> {
     ssl_core::find_method(&cfg.method)?;
     cfg.augment.validate()?;
     let device = setup_runtime(&cfg.device, cfg.threads)?;
-    let set = Arc::new(load_images(cfg.data.as_deref(), "train", cfg.limit)?);
+    let set = Arc::new(load_images(cfg.data.as_deref(), Some("train"), cfg.limit)?);
     let (vs, mut method) = build(cfg, &set, device)?;
+    check_input_size(cfg, &set)?;
     let mut loader = ViewLoader::new(set.clone(), cfg.augment.clone(), cfg.views, cfg.train.batch_size, cfg.train.seed)?;
-    std::fs::create_dir_all(&cfg.out).with_context(|| format!("cannot create {}", cfg.out.display()))?;
-    let effective = toml::to_string(cfg)?;
-    let cfg_path = cfg.out.join("config.toml");
-    std::fs::write(&cfg_path, effective).with_context(|| format!("cannot write {}", cfg_path.display()))?;
-    let trainer = Trainer { cfg: cfg.train.clone(), out: cfg.out.clone(), run_config: serde_json::to_value(cfg)?, device };
+    let trainer = Trainer {
+        cfg: cfg.train.clone(),
+        out: cfg.out.clone(),
+        run_config: serde_json::to_value(cfg)?,
+        resume_may_change: RESUME_MAY_CHANGE.iter().map(|s| s.to_string()).collect(),
+        device,
+    };
+    // The run's settings file is written only for a run this invocation owns.
+    let existing = trainer.checkpoints().latest_path()?;
+    if existing.is_none() {
+        write_atomically(&cfg.out.join("config.toml"), toml::to_string(cfg)?.as_bytes())?;
+    }
     trainer.fit(&vs, method.as_mut(), &mut loader, resume)
+}
+
+/// Settings that may change when a run is resumed (where and how fast it runs, not what).
+const RESUME_MAY_CHANGE: &[&str] = &["/out", "/device", "/threads", "/train/progress", "/train/log_every", "/train/checkpoint_every", "/train/keep_checkpoints"];
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path)).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The smallest input side each backbone accepts (the small ConvNet pools twice).
+fn check_input_size(cfg: &PretrainConfig, set: &ImageSet) -> Result<()> {
+    let side = if cfg.augment.size == 0 { set.height.min(set.width) } else { cfg.augment.size };
+    let min = match cfg.model.backbone.kind {
+        ssl_core::blocks::BackboneKind::SmallConvnet => 4,
+        _ => 8,
+    };
+    if side < min {
+        bail!("{}: inputs of {side} px are too small for {:?} (needs at least {min} px; set augment.size)", set.source.display(), cfg.model.backbone.kind);
+    }
+    Ok(())
 }
 
 /// The config a run was trained with (read from its newest checkpoint).

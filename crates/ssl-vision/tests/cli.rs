@@ -260,7 +260,13 @@ fn bad_input_gives_clear_errors() {
     fails(&["pretrain", "--config", c, "--data", s(&d), "--out", s(&d.join("b")), "--batch-size", "1000"], "does not fit");
     ok(&["pretrain", "--config", c, "--data", s(&d), "--out", s(&d.join("twice"))]);
     fails(&["pretrain", "--config", c, "--data", s(&d), "--out", s(&d.join("twice"))], "--resume");
-    fails(&["eval", "--run", s(&d.join("twice")), "--train-data", s(&d.join("folder")), "--test-data", s(&d)], "");
+    fails(&["pretrain", "--config", c, "--data", s(&d), "--out", s(&d.join("twice")), "--resume", "--lr", "0.5"], "/train/lr");
+    fails(&["eval", "--run", s(&d.join("twice")), "--train-data", s(&d.join("folder")), "--test-data", s(&d.join("folder"))], "different sizes");
+    std::fs::remove_file(folder.join("d.png")).unwrap();
+    fails(&["eval", "--run", s(&d.join("twice")), "--data", s(&d.join("folder"))], "no 'test' split");
+    let tiny = d.join("tiny.toml");
+    std::fs::write(&tiny, std::fs::read_to_string(&cfg).unwrap() + "[augment]\nsize = 2\n").unwrap();
+    fails(&["pretrain", "--config", s(&tiny), "--data", s(&d), "--out", s(&d.join("tiny"))], "too small");
     fails(&["eval", "--run", s(&d.join("nothing")), "--data", s(&d)], "no checkpoint");
     fails(&["pretrain", "--config", c, "--data", s(&d), "--out", out, "--device", "tpu"], "unknown device");
     std::fs::remove_dir_all(&d).ok();

@@ -65,6 +65,12 @@ pub fn build_backbone(path: &nn::Path, cfg: &BackboneConfig) -> Result<Box<dyn B
     })
 }
 
+/// Mean over the spatial dimensions, `[N, C, H, W] -> [N, C]`. (A plain mean, unlike
+/// `adaptive_avg_pool2d`, has a deterministic backward pass on CUDA.)
+pub(crate) fn global_average_pool(x: &Tensor) -> Tensor {
+    x.mean_dim([2i64, 3].as_slice(), false, x.kind())
+}
+
 /// A BatchNorm2d that also owns torchvision's `num_batches_tracked` buffer, so exported
 /// weights load into PyTorch with `strict=True`.
 pub(crate) fn batch_norm2d(p: nn::Path, channels: i64) -> nn::BatchNorm {

@@ -1,5 +1,5 @@
 //! A small convolutional encoder for quick CPU runs on small images.
-use super::backbone::{batch_norm2d, Backbone};
+use super::backbone::{batch_norm2d, global_average_pool, Backbone};
 use tch::{nn, Tensor};
 
 /// Three stages of conv3x3-BN-ReLU (widths w, 2w, 4w), 2x2 max-pool after the first two,
@@ -37,7 +37,7 @@ impl Backbone for SmallConvNet {
                 x = x.max_pool2d_default(2);
             }
         }
-        x.adaptive_avg_pool2d([1, 1]).flatten(1, -1)
+        global_average_pool(&x)
     }
     fn out_dim(&self) -> i64 {
         self.out_dim

@@ -1,5 +1,5 @@
 //! ResNet-18 / 34 (basic blocks) with torchvision's parameter names.
-use super::backbone::{batch_norm2d, Backbone};
+use super::backbone::{batch_norm2d, global_average_pool, Backbone};
 use tch::{nn, Tensor};
 
 fn conv(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64) -> nn::Conv2D {
@@ -80,7 +80,7 @@ impl Backbone for ResNet {
         for block in &self.layers {
             x = block.forward_t(&x, train);
         }
-        x.adaptive_avg_pool2d([1, 1]).flatten(1, -1)
+        global_average_pool(&x)
     }
 
     fn out_dim(&self) -> i64 {

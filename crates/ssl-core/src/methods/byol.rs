@@ -33,7 +33,8 @@ impl Method for Byol {
         let (z1, z2) = (self.online.project(x1), self.online.project(x2));
         let (p1, p2) = (self.predictor.forward_t(&z1, true), self.predictor.forward_t(&z2, true));
         let (t1, t2) = (self.target.project(x1), self.target.project(x2));
-        let losses = per_view(byol_per_sample(&p1, &t2)?, byol_per_sample(&p2, &t1)?);
+        // The official loss adds the two directions; the trainer averages over views.
+        let losses = per_view(byol_per_sample(&p1, &t2)?, byol_per_sample(&p2, &t1)?) * 2.0;
         Ok(MethodLoss::PerView { losses, embeddings: view_embeddings(&z1, &z2) })
     }
 

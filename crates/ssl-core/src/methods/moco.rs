@@ -86,7 +86,14 @@ impl Method for MocoV2 {
         let mut queue = HashMap::new();
         queue.insert("queue".to_string(), self.queue.shallow_clone());
         restore_named("moco-v2 queue", &queue, state)?;
-        self.ptr = state.get("queue_ptr").map(|t| t.int64_value(&[])).unwrap_or(0);
+        let k = self.queue.size()[0];
+        self.ptr = match state.get("queue_ptr") {
+            Some(t) => t.f_int64_value(&[])?,
+            None => 0,
+        };
+        if !(0..k).contains(&self.ptr) {
+            bail!("moco-v2: checkpoint queue pointer {} is outside the queue of {k} keys", self.ptr);
+        }
         Ok(())
     }
 }
@@ -119,7 +126,8 @@ impl Method for MocoV3 {
         let (k1, k2) = (self.key.project(x1), self.key.project(x2));
         let l1 = moco_v3_per_sample(&q1, &k2, self.temperature)?;
         let l2 = moco_v3_per_sample(&q2, &k1, self.temperature)?;
-        Ok(MethodLoss::PerView { losses: per_view(l1, l2), embeddings: view_embeddings(&z1, &z2) })
+        // ctr(q1, k2) + ctr(q2, k1) as in the official code; the trainer averages over views.
+        Ok(MethodLoss::PerView { losses: per_view(l1, l2) * 2.0, embeddings: view_embeddings(&z1, &z2) })
     }
 
     fn after_step(&mut self, ctx: &StepContext) -> Result<()> {

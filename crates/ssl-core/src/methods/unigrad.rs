@@ -29,11 +29,15 @@ impl Method for UniGrad {
         "unigrad"
     }
 
-    fn loss(&mut self, views: &[Tensor], _ctx: &StepContext) -> Result<MethodLoss> {
+    fn loss(&mut self, views: &[Tensor], ctx: &StepContext) -> Result<MethodLoss> {
         let (x1, x2) = two_views("unigrad", views)?;
         let (z1, z2) = (self.online.project(x1), self.online.project(x2));
         let (m1, m2) = (self.target.project(x1), self.target.project(x2));
-        self.correlation.update(&m1, &m2)?;
+        // F moves once per optimiser step (from the first micro-batch), before the loss,
+        // as in the official code; accumulated micro-batches share it.
+        if ctx.micro == 0 {
+            self.correlation.update(&m1, &m2)?;
+        }
         let f = &self.correlation.f;
         let losses = per_view(unigrad_per_sample(&z1, &m2, f, self.lambda)?, unigrad_per_sample(&z2, &m1, f, self.lambda)?);
         Ok(MethodLoss::PerView { losses, embeddings: view_embeddings(&z1, &z2) })

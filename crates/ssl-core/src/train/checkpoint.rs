@@ -113,6 +113,8 @@ impl CheckpointDir {
         } else {
             fs::rename(&tmp, &final_dir).with_context(|| format!("cannot move checkpoint into {}", final_dir.display()))?;
         }
+        // The folder's rename must be durable before `latest` can name it.
+        sync_dir(&self.root)?;
         let latest_tmp = self.root.join(format!(".{LATEST}.tmp-{}", std::process::id()));
         write_synced(&latest_tmp, name.as_bytes())?;
         fs::rename(&latest_tmp, self.root.join(LATEST))?;
@@ -126,7 +128,8 @@ impl CheckpointDir {
         let mut steps = Vec::new();
         for entry in fs::read_dir(&self.root)? {
             let name = entry?.file_name().to_string_lossy().to_string();
-            if name.starts_with('.') && name.contains(".tmp-") && !name.ends_with(&format!("-{}", std::process::id())) {
+            let leftover = name.starts_with('.') && (name.contains(".tmp-") || name.contains(".old-"));
+            if leftover && !name.ends_with(&format!("-{}", std::process::id())) {
                 let _ = fs::remove_dir_all(self.root.join(&name)).or_else(|_| fs::remove_file(self.root.join(&name)));
             } else if name.starts_with("step-") && name.as_str() <= latest {
                 steps.push(name);

@@ -11,4 +11,4 @@ pub use checkpoint::{Checkpoint, CheckpointDir, CheckpointMeta};
 pub use metrics::MetricsLog;
 pub use optim::{Optimizer, OptimizerConfig, OptimizerKind};
 pub use schedule::warmup_cosine;
-pub use trainer::{load_latest_weights, BatchSource, TrainConfig, TrainSummary, Trainer};
+pub use trainer::{config_differences, load_latest_weights, BatchSource, TrainConfig, TrainSummary, Trainer};

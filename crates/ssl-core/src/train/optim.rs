@@ -177,7 +177,7 @@ impl Optimizer {
     /// Restores the state written by [`Optimizer::state`].
     pub fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
         let steps = state.get("steps").context("optimizer state has no 'steps'")?;
-        self.steps = steps.int64_value(&[]);
+        self.steps = steps.f_int64_value(&[]).context("optimizer state 'steps' is not an integer scalar")?;
         for p in &mut self.params {
             for (slot, key) in [(&mut p.m, format!("m/{}", p.name)), (&mut p.v, format!("v/{}", p.name))] {
                 *slot = match state.get(&key) {

@@ -112,7 +112,35 @@ pub struct Trainer {
     pub out: PathBuf,
     /// The effective configuration of the whole run, stored in every checkpoint.
     pub run_config: serde_json::Value,
+    /// JSON pointers (e.g. `/device`) of settings that may differ when resuming; any other
+    /// difference from the checkpoint's configuration would break exact resumption.
+    pub resume_may_change: Vec<String>,
     pub device: Device,
+}
+
+/// The JSON pointers at which `old` and `new` differ, outside `ignore`.
+pub fn config_differences(old: &serde_json::Value, new: &serde_json::Value, ignore: &[String]) -> Vec<String> {
+    fn walk(path: String, a: &serde_json::Value, b: &serde_json::Value, ignore: &[String], out: &mut Vec<String>) {
+        if ignore.iter().any(|i| *i == path) {
+            return;
+        }
+        match (a, b) {
+            (serde_json::Value::Object(x), serde_json::Value::Object(y)) => {
+                let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+                keys.sort();
+                keys.dedup();
+                for k in keys {
+                    let null = serde_json::Value::Null;
+                    walk(format!("{path}/{k}"), x.get(k).unwrap_or(&null), y.get(k).unwrap_or(&null), ignore, out);
+                }
+            }
+            _ if a != b => out.push(format!("{path}: {a} in the checkpoint, {b} now")),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(String::new(), old, new, ignore, &mut out);
+    out
 }
 
 /// Mixes the run seed and the step into the seed of that step's torch RNG, so that random
@@ -143,6 +171,14 @@ impl Trainer {
                 if ck.meta.method != method.name() {
                     bail!("{} holds a '{}' run, not '{}'", ck.dir.display(), ck.meta.method, method.name());
                 }
+                let diff = config_differences(&ck.meta.config, &self.run_config, &self.resume_may_change);
+                if !diff.is_empty() {
+                    bail!(
+                        "cannot resume {}: the settings differ from the checkpoint's, so the run would not continue exactly ({}). Resume with the run's config.toml or choose another output folder",
+                        self.out.display(),
+                        diff.join("; ")
+                    );
+                }
                 crate::method::restore_named("model", &vs.variables(), &ck.section("model")).with_context(|| format!("cannot resume from {}", ck.dir.display()))?;
                 method.load_state(&ck.section("method")).with_context(|| format!("cannot resume from {}", ck.dir.display()))?;
                 optimizer.load_state(&ck.section("optim")).with_context(|| format!("cannot resume from {}", ck.dir.display()))?;
@@ -170,11 +206,12 @@ impl Trainer {
         for step in start..self.cfg.steps {
             let seed = step_seed(self.cfg.seed, step);
             tch::manual_seed(seed as i64);
-            let ctx = StepContext { step, total_steps: self.cfg.steps, seed };
+            let mut ctx = StepContext { step, total_steps: self.cfg.steps, micro: 0, seed };
             let lr = warmup_cosine(self.cfg.lr, step, self.cfg.steps, self.cfg.warmup_steps, self.cfg.min_lr_ratio);
             optimizer.zero_grad();
             let mut loss_sum = 0.0;
-            for _ in 0..self.cfg.accumulate {
+            for micro in 0..self.cfg.accumulate {
+                ctx.micro = micro;
                 let views: Vec<Tensor> = data.next_batch()?.into_iter().map(|v| v.to_device(self.device)).collect();
                 samples += views.first().map(|v| v.size()[0] as usize).unwrap_or(0);
                 let loss = self.combine(method.loss(&views, &ctx)?, step)?;

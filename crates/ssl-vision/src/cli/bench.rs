@@ -58,6 +58,9 @@ fn python(a: &Args, script: &str, args: &[String]) -> Result<serde_json::Value> 
 
 /// SimCLR step (ResNet-18 with the small-image stem, batch `b`, 32x32 RGB), SGD.
 fn train_step(a: &Args) -> Result<serde_json::Value> {
+    if a.batch < 2 || a.steps == 0 {
+        bail!("the training-step benchmark needs --batch >= 2 and --steps >= 1");
+    }
     tch::set_num_threads(a.threads);
     let device = ssl_core::device::parse_device(&a.device)?;
     tch::manual_seed(0);
@@ -75,15 +78,15 @@ fn train_step(a: &Args) -> Result<serde_json::Value> {
     let views = [Tensor::randn([a.batch, 3, 32, 32], (Kind::Float, device)), Tensor::randn([a.batch, 3, 32, 32], (Kind::Float, device))];
     let mut step = |i: usize| -> Result<()> {
         opt.zero_grad();
-        let ctx = StepContext { step: i, total_steps: a.warmup + a.steps, seed: i as u64 };
+        let ctx = StepContext { step: i, total_steps: a.warmup + a.steps, micro: 0, seed: i as u64 };
         let loss = match method.loss(&views, &ctx)? {
             MethodLoss::PerView { losses, .. } => losses.mean(None),
             MethodLoss::Batch(l) => l,
         };
         loss.f_backward()?;
         opt.step(0.1);
-        if let Device::Cuda(_) = device {
-            tch::Cuda::synchronize(0);
+        if let Device::Cuda(i) = device {
+            tch::Cuda::synchronize(i as i64);
         }
         Ok(())
     };

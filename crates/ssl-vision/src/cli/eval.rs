@@ -61,9 +61,11 @@ pub fn run(a: Args) -> Result<()> {
         (None, None, Some(d)) => (d.clone(), d.clone()),
         _ => bail!("give --data FOLDER (with train and test splits) or both --train-data and --test-data"),
     };
+    // Explicit files or folders are read whole; a --data folder must hold both splits.
+    let (train_split, test_split) = if a.train_data.is_some() { (None, None) } else { (Some("train"), Some("test")) };
     let device = setup_runtime(a.device.as_deref().unwrap_or(&cfg.device), cfg.threads)?;
-    let train = load_images(Some(&train_path), "train", a.limit_train)?;
-    let test = load_images(Some(&test_path), "test", a.limit_test)?;
+    let train = load_images(Some(&train_path), train_split, a.limit_train)?;
+    let test = load_images(Some(&test_path), test_split, a.limit_test)?;
     let run = (!a.random_init).then_some(a.run.as_path());
     let report = evaluate(&cfg, run, &train, &test, &eval, device, a.export.as_deref())?;
     println!("{}: kNN top-1 {:.4}, linear top-1 {:.4} ({} train / {} test images)", report.encoder, report.knn_top1, report.linear_top1, report.train_images, report.test_images);

@@ -49,15 +49,20 @@ impl ImageSet {
         &self.pixels[i * len..(i + 1) * len]
     }
 
-    /// The first `n` images (for quick runs and tests).
-    pub fn take(mut self, n: usize) -> Self {
-        let n = n.min(self.n);
-        self.pixels.truncate(n * self.image_len());
-        if let Some(l) = &mut self.labels {
-            l.truncate(n);
+    /// A subset of `n` images chosen at random with a fixed seed, in their original order
+    /// (so that a folder stored class by class still gives every class).
+    pub fn take(self, n: usize) -> Self {
+        use rand::seq::index::sample;
+        use rand::SeedableRng;
+        if n >= self.n {
+            return self;
         }
-        self.n = n;
-        self
+        let mut keep = sample(&mut rand_chacha::ChaCha8Rng::seed_from_u64(0x5EED), self.n, n).into_vec();
+        keep.sort_unstable();
+        let len = self.image_len();
+        let pixels = keep.iter().flat_map(|&i| self.pixels[i * len..(i + 1) * len].iter().copied()).collect();
+        let labels = self.labels.as_ref().map(|l| keep.iter().map(|&i| l[i]).collect());
+        Self { n, pixels, labels, ..self }
     }
 
     /// All images as a float tensor `[N, C, H, W]` in `[0, 1]`, normalised by `mean` / `std`.

@@ -1,0 +1,76 @@
+use anyhow::{Context, Result};
+use clap::Parser;
+use ssl_spectra::pipeline::{load_map, load_prepared, read_nodes};
+use std::fmt::Write;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+pub struct Args {
+    /// A folder written by `fit`.
+    #[arg(long)]
+    pub run: PathBuf,
+    #[arg(long)]
+    pub data: PathBuf,
+    /// CSV to write (name,node,row,col,distance); printed when absent.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long)]
+    pub device: Option<String>,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let map = load_map(&a.run, a.device.as_deref())?;
+    let set = load_prepared(&a.data, &map.config.preprocess)?;
+    let (nodes, dist, q) = map.place(&set)?;
+    let mut csv = String::from("name,node,row,col,distance\n");
+    for (i, (n, d)) in nodes.iter().zip(&dist).enumerate() {
+        let (r, c) = map.shape.position(*n);
+        writeln!(csv, "{},{n},{r},{c},{d:.6}", set.names[i])?;
+    }
+    emit(&a.out, &csv)?;
+    eprintln!("{} spectra: quantization error {:.4}, topographic error {:.4}", set.len(), q.quantization_error, q.topographic_error);
+    Ok(())
+}
+
+fn emit(out: &Option<PathBuf>, text: &str) -> Result<()> {
+    match out {
+        Some(p) => std::fs::write(p, text).with_context(|| format!("cannot write {}", p.display())),
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
+}
+
+#[derive(Parser, Debug)]
+pub struct PredictArgs {
+    #[arg(long)]
+    pub run: PathBuf,
+    #[arg(long)]
+    pub data: PathBuf,
+    /// CSV to write (name,node,<q>_median,<q>_p16,<q>_p84,...); printed when absent.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long)]
+    pub device: Option<String>,
+}
+
+pub fn predict(a: PredictArgs) -> Result<()> {
+    let map = load_map(&a.run, a.device.as_deref())?;
+    let nodes = read_nodes(&a.run)?;
+    let set = load_prepared(&a.data, &map.config.preprocess)?;
+    let (bmus, _, _) = map.place(&set)?;
+    let mut csv = String::from("name,node");
+    for q in &nodes.quantities {
+        write!(csv, ",{q}_median,{q}_p16,{q}_p84,{q}_count")?;
+    }
+    csv.push('\n');
+    for (i, b) in bmus.iter().enumerate() {
+        write!(csv, "{},{b}", set.names[i])?;
+        for e in nodes.estimate(*b) {
+            write!(csv, ",{:.4},{:.4},{:.4},{}", e.median, e.low, e.high, e.count)?;
+        }
+        csv.push('\n');
+    }
+    emit(&a.out, &csv)
+}

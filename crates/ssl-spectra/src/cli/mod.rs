@@ -1,0 +1,4 @@
+pub mod fit;
+pub mod map;
+pub mod miles;
+pub mod plot;

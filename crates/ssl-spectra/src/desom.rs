@@ -1,0 +1,233 @@
+//! DESOM, the Deep Embedded Self-Organising Map (Forest et al.; official code
+//! FlorentF9/DESOM): an autoencoder whose latent codes are organised by a SOM layer.
+//!
+//! `loss = MSE(x, x^) + gamma (1/B) sum_i sum_k w(b_i, k) ||z_i - m_k||^2`, with `b_i` the
+//! best-matching unit (fixed within the step), `w = exp(-d^2 / T^2)` on Manhattan grid
+//! distances and `T` annealed exponentially from `t_max` to `t_min`. The autoencoder is
+//! pre-trained alone first; then the prototypes start at encodings of random samples.
+use crate::som::{best_matching_units, neighbourhood, squared_distances, temperature, MapShape};
+use anyhow::{bail, Result};
+use rand::seq::index::sample;
+use serde::{Deserialize, Serialize};
+use ssl_core::blocks::Backbone;
+use ssl_core::{Method, MethodLoss, StepContext};
+use std::collections::HashMap;
+use tch::{nn, nn::Module, Kind, Tensor};
+
+/// Encoder architecture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Architecture {
+    /// Fully connected `[d, hidden..., latent]`, mirrored in the decoder (the paper's).
+    Mlp,
+    /// Three strided 1-D convolutions, then a linear layer; an MLP decoder.
+    Conv,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DesomConfig {
+    pub shape: MapShape,
+    pub architecture: Architecture,
+    pub hidden: Vec<i64>,
+    pub latent: i64,
+    pub gamma: f64,
+    pub t_max: f64,
+    pub t_min: f64,
+    /// Optimiser steps of autoencoder-only pre-training before the SOM term is added.
+    pub pretrain_steps: usize,
+}
+
+impl Default for DesomConfig {
+    fn default() -> Self {
+        Self {
+            shape: MapShape { rows: 15, cols: 15 },
+            architecture: Architecture::Mlp,
+            hidden: vec![500, 500, 2000],
+            latent: 10,
+            gamma: 0.001,
+            t_max: 10.0,
+            t_min: 0.1,
+            pretrain_steps: 300,
+        }
+    }
+}
+
+/// The encoder: spectra `[N, L]` to latent codes `[N, latent]`.
+#[derive(Debug)]
+pub struct Encoder {
+    convs: Vec<nn::Conv1D>,
+    linears: Vec<nn::Linear>,
+    latent: i64,
+}
+
+impl Encoder {
+    fn new(p: &nn::Path, pixels: i64, cfg: &DesomConfig) -> Self {
+        let mut convs = Vec::new();
+        let mut d = pixels;
+        let hidden: &[i64] = match cfg.architecture {
+            Architecture::Mlp => &cfg.hidden,
+            Architecture::Conv => {
+                let mut c_in = 1;
+                for (i, c) in [16i64, 32, 64].into_iter().enumerate() {
+                    let conf = nn::ConvConfig { stride: 2, padding: 3, ..Default::default() };
+                    convs.push(nn::conv1d(p / format!("conv{i}"), c_in, c, 7, conf));
+                    c_in = c;
+                    d = (d + 2 * 3 - 7) / 2 + 1;
+                }
+                d *= c_in;
+                &[]
+            }
+        };
+        let mut linears = Vec::new();
+        for (i, &h) in hidden.iter().chain(std::iter::once(&cfg.latent)).enumerate() {
+            linears.push(nn::linear(p / format!("linear{i}"), d, h, Default::default()));
+            d = h;
+        }
+        Self { convs, linears, latent: cfg.latent }
+    }
+}
+
+impl Backbone for Encoder {
+    fn forward_t(&self, xs: &Tensor, _train: bool) -> Tensor {
+        let mut x = xs.shallow_clone();
+        if !self.convs.is_empty() {
+            x = x.unsqueeze(1);
+            for c in &self.convs {
+                x = x.apply(c).relu();
+            }
+            x = x.flatten(1, -1);
+        }
+        let last = self.linears.len() - 1;
+        for (i, l) in self.linears.iter().enumerate() {
+            x = l.forward(&x);
+            if i < last {
+                x = x.relu();
+            }
+        }
+        x
+    }
+
+    fn out_dim(&self) -> i64 {
+        self.latent
+    }
+}
+
+/// The MLP decoder: latent codes back to spectra.
+#[derive(Debug)]
+pub struct Decoder {
+    linears: Vec<nn::Linear>,
+}
+
+impl Decoder {
+    fn new(p: &nn::Path, pixels: i64, cfg: &DesomConfig) -> Self {
+        let dims: Vec<i64> = std::iter::once(cfg.latent).chain(cfg.hidden.iter().rev().copied()).chain(std::iter::once(pixels)).collect();
+        let linears = dims.windows(2).enumerate().map(|(i, w)| nn::linear(p / format!("linear{i}"), w[0], w[1], Default::default())).collect();
+        Self { linears }
+    }
+
+    pub fn forward(&self, z: &Tensor) -> Tensor {
+        let mut x = z.shallow_clone();
+        let last = self.linears.len() - 1;
+        for (i, l) in self.linears.iter().enumerate() {
+            x = l.forward(&x);
+            if i < last {
+                x = x.relu();
+            }
+        }
+        x
+    }
+}
+
+pub struct Desom {
+    pub encoder: Encoder,
+    pub decoder: Decoder,
+    pub prototypes: Tensor,
+    pub shape: MapShape,
+    cfg: DesomConfig,
+    grid: Tensor,
+    initialised: bool,
+}
+
+impl Desom {
+    pub fn new(vs: &nn::VarStore, pixels: i64, cfg: &DesomConfig) -> Result<Self> {
+        cfg.shape.validate()?;
+        if cfg.latent < 1 || cfg.hidden.iter().any(|h| *h < 1) || pixels < 16 {
+            bail!("desom: latent and hidden sizes must be positive and spectra at least 16 pixels (got {pixels})");
+        }
+        if !(cfg.t_max >= cfg.t_min && cfg.t_min > 0.0 && cfg.gamma >= 0.0) {
+            bail!("desom: need t_max >= t_min > 0 and gamma >= 0");
+        }
+        let root = vs.root();
+        let encoder = Encoder::new(&(&root / "encoder"), pixels, cfg);
+        let decoder = Decoder::new(&(&root / "decoder"), pixels, cfg);
+        let prototypes = (&root / "som").zeros("prototypes", &[cfg.shape.nodes() as i64, cfg.latent]);
+        Ok(Self { encoder, decoder, prototypes, shape: cfg.shape, cfg: cfg.clone(), grid: cfg.shape.distances(vs.device()), initialised: false })
+    }
+
+    /// Latent codes of spectra `[N, L]` (no gradient), `batch` rows at a time.
+    pub fn encode(&self, x: &Tensor, batch: i64) -> Tensor {
+        tch::no_grad(|| {
+            let n = x.size()[0];
+            let chunks: Vec<Tensor> = (0..n).step_by(batch.max(1) as usize).map(|s| self.encoder.forward_t(&x.narrow(0, s, batch.min(n - s)), false)).collect();
+            Tensor::cat(&chunks, 0)
+        })
+    }
+
+    /// The prototypes decoded back to spectra, `[K, L]`.
+    pub fn decoded_prototypes(&self) -> Tensor {
+        tch::no_grad(|| self.decoder.forward(&self.prototypes))
+    }
+
+    pub fn is_initialised(&self) -> bool {
+        self.initialised
+    }
+}
+
+impl Method for Desom {
+    fn name(&self) -> &'static str {
+        "desom"
+    }
+
+    /// `views[0]`: spectra `[B, L]`; `views[1]`: pixel weights `[B, L]` (1 good, 0 bad).
+    fn loss(&mut self, views: &[Tensor], ctx: &StepContext) -> Result<MethodLoss> {
+        let [x, w] = views else { bail!("desom takes spectra and their pixel weights, got {} tensors", views.len()) };
+        let z = self.encoder.forward_t(x, true);
+        let recon = self.decoder.forward(&z);
+        let rec = ((recon - x).square() * w).sum(Kind::Float) / w.sum(Kind::Float).clamp_min(1.0);
+        if ctx.step < self.cfg.pretrain_steps {
+            return Ok(MethodLoss::Batch(rec));
+        }
+        if !self.initialised {
+            let k = self.shape.nodes();
+            let b = z.size()[0] as usize;
+            let mut rng = ctx.rng();
+            let idx: Vec<i64> = if b >= k { sample(&mut rng, b, k).into_iter().map(|i| i as i64).collect() } else { (0..k).map(|i| (i % b) as i64).collect() };
+            let init = z.detach().index_select(0, &Tensor::from_slice(&idx).to_device(z.device()));
+            tch::no_grad(|| self.prototypes.shallow_clone().copy_(&init));
+            self.initialised = true;
+        }
+        let span = ctx.total_steps.saturating_sub(self.cfg.pretrain_steps).max(1);
+        let t = temperature((ctx.step - self.cfg.pretrain_steps) as f64 / span as f64, self.cfg.t_max, self.cfg.t_min);
+        let d2 = squared_distances(&z, &self.prototypes);
+        let bmu = best_matching_units(&z.detach(), &self.prototypes.detach());
+        let weights = neighbourhood(&self.grid.index_select(0, &bmu), t).detach();
+        let som = (weights * d2).sum_dim_intlist([1i64].as_slice(), false, Kind::Float).mean(Kind::Float);
+        Ok(MethodLoss::Batch(rec + som * self.cfg.gamma))
+    }
+
+    fn backbone(&self) -> &dyn Backbone {
+        &self.encoder
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        vec![("initialised".into(), Tensor::from(self.initialised as i64))]
+    }
+
+    fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
+        if let Some(t) = state.get("initialised") {
+            self.initialised = t.f_int64_value(&[])? != 0;
+        }
+        Ok(())
+    }
+}

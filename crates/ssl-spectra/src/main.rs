@@ -1,0 +1,43 @@
+//! `ssl-spectra`: self-organising maps of spectra with physical quantities.
+mod cli;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "ssl-spectra", version, about = "Maps of spectra (DESOM, classic SOM), physical quantities, plots")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Fit a DESOM (or classic SOM) map to spectra.
+    Fit(cli::fit::Args),
+    /// Place spectra on a fitted map (node, grid position, distance).
+    Map(cli::map::Args),
+    /// Read physical quantities (median, 16-84% interval) off the map for new spectra.
+    Predict(cli::map::PredictArgs),
+    /// Draw the U-matrix, hit map, component planes and prototype spectra of a map.
+    Plot(cli::plot::Args),
+    /// MILES stars: DESOM vs classic SOM vs kNN, held-out Teff / logg / [Fe/H].
+    ExperimentMiles(cli::miles::Args),
+}
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().command {
+        Command::Fit(a) => cli::fit::run(a),
+        Command::Map(a) => cli::map::run(a),
+        Command::Predict(a) => cli::map::predict(a),
+        Command::Plot(a) => cli::plot::run(a),
+        Command::ExperimentMiles(a) => cli::miles::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

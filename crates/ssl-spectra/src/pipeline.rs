@@ -1,0 +1,251 @@
+//! The commands' work as library functions: fit a map, load it back, map spectra onto
+//! it, read quantities off it.
+use crate::batches::SpectraBatches;
+use crate::desom::{Desom, DesomConfig};
+use crate::io::load_spectra;
+use crate::preprocess::{prepare, PreprocessConfig};
+use crate::quantities::{Catalogue, NodeQuantities};
+use crate::som::{best_matching_units, map_quality, squared_distances, train_som, MapQuality, MapShape, SomConfig};
+use crate::spectra::SpectraSet;
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use ssl_core::train::{load_latest_weights, OptimizerConfig, OptimizerKind, TrainConfig, Trainer};
+use std::path::{Path, PathBuf};
+use tch::{nn, Device, Kind, Tensor};
+
+/// Which map to fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MapKind {
+    Desom,
+    /// The classic SOM on the preprocessed spectra themselves (the baseline).
+    Som,
+}
+
+/// Everything `fit` needs; saved as `config.toml` in the run folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FitConfig {
+    pub data: Option<PathBuf>,
+    /// CSV of known quantities per spectrum name (`file,teff,logg,feh`).
+    pub catalogue: Option<PathBuf>,
+    pub out: PathBuf,
+    pub device: String,
+    pub threads: usize,
+    pub map: MapKind,
+    pub shape: MapShape,
+    pub preprocess: PreprocessConfig,
+    pub desom: DesomConfig,
+    pub som: SomConfig,
+    pub train: TrainConfig,
+}
+
+impl Default for FitConfig {
+    fn default() -> Self {
+        Self {
+            data: None,
+            catalogue: None,
+            out: PathBuf::from("runs/spectra"),
+            device: "auto".into(),
+            threads: 0,
+            map: MapKind::Desom,
+            shape: MapShape { rows: 15, cols: 15 },
+            preprocess: PreprocessConfig::default(),
+            desom: DesomConfig::default(),
+            som: SomConfig::default(),
+            train: TrainConfig {
+                steps: 1500,
+                batch_size: 128,
+                lr: 1e-3,
+                warmup_steps: 50,
+                min_lr_ratio: 0.1,
+                optimizer: OptimizerConfig { kind: OptimizerKind::Adamw, weight_decay: 0.0, ..Default::default() },
+                checkpoint_every: 500,
+                log_every: 50,
+                ..Default::default()
+            },
+        }
+    }
+}
+
+/// Settings that may change when resuming a fit.
+const RESUME_MAY_CHANGE: &[&str] = &["/out", "/device", "/threads", "/train/progress", "/train/log_every", "/train/checkpoint_every", "/train/keep_checkpoints"];
+
+/// Reads a TOML file over the defaults, key by key (see `ssl-vision`'s config for the rules).
+pub fn read_config(path: &Path) -> Result<FitConfig> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+    let user: toml::Table = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim()))?;
+    let mut merged = toml::Table::try_from(FitConfig::default())?;
+    fn merge(base: &mut toml::Table, over: toml::Table) {
+        for (k, v) in over {
+            match (base.get_mut(&k), v) {
+                (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+                (_, v) => {
+                    base.insert(k, v);
+                }
+            }
+        }
+    }
+    merge(&mut merged, user);
+    merged.try_into().map_err(|e: toml::de::Error| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim()))
+}
+
+/// Loads and preprocesses spectra as the config says.
+pub fn load_prepared(path: &Path, pre: &PreprocessConfig) -> Result<SpectraSet> {
+    prepare(&load_spectra(path, None)?, pre)
+}
+
+/// Flux and pixel-weight tensors `[N, L]` of a set.
+pub fn tensors(set: &SpectraSet, device: Device) -> (Tensor, Tensor) {
+    let (n, l) = (set.len() as i64, set.pixels() as i64);
+    let flux = Tensor::from_slice(&set.flux).view([n, l]).to_device(device);
+    let weight = Tensor::from_slice(&set.ivar).view([n, l]).gt(0.0).to_kind(Kind::Float).to_device(device);
+    (flux, weight)
+}
+
+/// A fitted map, ready to place spectra.
+pub struct FittedMap {
+    pub config: FitConfig,
+    pub shape: MapShape,
+    /// Prototypes in the space spectra are compared in (latent for DESOM, flux for SOM).
+    pub prototypes: Tensor,
+    pub desom: Option<(nn::VarStore, Desom)>,
+    pub wave: Vec<f64>,
+    pub device: Device,
+}
+
+impl FittedMap {
+    /// Coordinates of spectra in the map's space.
+    pub fn embed(&self, flux: &Tensor) -> Tensor {
+        match &self.desom {
+            Some((_, d)) => d.encode(flux, 512),
+            None => flux.shallow_clone(),
+        }
+    }
+
+    /// Best-matching node and distance of every spectrum.
+    pub fn place(&self, set: &SpectraSet) -> Result<(Vec<usize>, Vec<f64>, MapQuality)> {
+        if set.wave != self.wave {
+            bail!("{}: spectra are on a different grid ({} px from {:.1} Å) than the map ({} px from {:.1} Å); use the same preprocess.grid", set.source.display(), set.pixels(), set.wave[0], self.wave.len(), self.wave[0]);
+        }
+        let (flux, _) = tensors(set, self.device);
+        let z = self.embed(&flux);
+        let b = best_matching_units(&z, &self.prototypes);
+        let d = squared_distances(&z, &self.prototypes).gather(1, &b.unsqueeze(1), false).sqrt().squeeze_dim(1);
+        let q = map_quality(&z, &self.prototypes, self.shape);
+        Ok((Vec::<i64>::try_from(b.to_device(Device::Cpu))?.into_iter().map(|x| x as usize).collect(), Vec::<f64>::try_from(d.to_kind(Kind::Double).to_device(Device::Cpu))?, q))
+    }
+}
+
+/// Fits the configured map on the spectra of `cfg.data` and saves it under `cfg.out`.
+pub fn fit(cfg: &FitConfig, resume: bool) -> Result<FittedMap> {
+    let device = setup(cfg)?;
+    let data = cfg.data.as_deref().context("no data given: pass --data PATH (or set `data` in the config file)")?;
+    let set = load_prepared(data, &cfg.preprocess)?;
+    fit_set(cfg, &set, device, resume)
+}
+
+fn setup(cfg: &FitConfig) -> Result<Device> {
+    if cfg.threads > 1024 {
+        bail!("threads must be at most 1024");
+    }
+    if cfg.threads > 0 {
+        tch::set_num_threads(cfg.threads as i32);
+    }
+    ssl_core::device::parse_device(&cfg.device)
+}
+
+/// Fits on an already prepared set (used by the experiments too).
+pub fn fit_set(cfg: &FitConfig, set: &SpectraSet, device: Device, resume: bool) -> Result<FittedMap> {
+    cfg.shape.validate()?;
+    std::fs::create_dir_all(&cfg.out).with_context(|| format!("cannot create {}", cfg.out.display()))?;
+    let (flux, weight) = tensors(set, device);
+    let map = match cfg.map {
+        MapKind::Som => {
+            let som_cfg = SomConfig { shape: cfg.shape, ..cfg.som.clone() };
+            let prototypes = train_som(&flux, &som_cfg)?;
+            let path = cfg.out.join("som.safetensors");
+            Tensor::write_safetensors(&[("prototypes", prototypes.to_device(Device::Cpu))], &path).with_context(|| format!("cannot write {}", path.display()))?;
+            FittedMap { config: cfg.clone(), shape: cfg.shape, prototypes, desom: None, wave: set.wave.clone(), device }
+        }
+        MapKind::Desom => {
+            let desom_cfg = DesomConfig { shape: cfg.shape, ..cfg.desom.clone() };
+            if cfg.train.steps <= desom_cfg.pretrain_steps {
+                bail!("desom: train.steps ({}) must exceed desom.pretrain_steps ({})", cfg.train.steps, desom_cfg.pretrain_steps);
+            }
+            tch::manual_seed(cfg.train.seed as i64);
+            let vs = nn::VarStore::new(device);
+            let mut desom = Desom::new(&vs, set.pixels() as i64, &desom_cfg)?;
+            let mut batches = SpectraBatches::new(flux, weight, cfg.train.batch_size, cfg.train.seed)?;
+            let trainer = Trainer {
+                cfg: cfg.train.clone(),
+                out: cfg.out.clone(),
+                run_config: serde_json::to_value(cfg)?,
+                resume_may_change: RESUME_MAY_CHANGE.iter().map(|s| s.to_string()).collect(),
+                device,
+            };
+            trainer.fit(&vs, &mut desom, &mut batches, resume)?;
+            let prototypes = desom.prototypes.detach().copy();
+            FittedMap { config: cfg.clone(), shape: cfg.shape, prototypes, desom: Some((vs, desom)), wave: set.wave.clone(), device }
+        }
+    };
+    let grid_path = cfg.out.join("grid.json");
+    std::fs::write(&grid_path, serde_json::to_string(&set.wave)?).with_context(|| format!("cannot write {}", grid_path.display()))?;
+    std::fs::write(cfg.out.join("config.toml"), toml::to_string(cfg)?).with_context(|| format!("cannot write {}", cfg.out.display()))?;
+    if let Some(cat) = &cfg.catalogue {
+        let nodes = node_quantities(&map, set, &Catalogue::read_csv(cat)?)?;
+        std::fs::write(cfg.out.join("nodes.json"), serde_json::to_string(&nodes_json(&nodes))?)?;
+    }
+    Ok(map)
+}
+
+/// Loads a fitted map from its run folder.
+pub fn load_map(run: &Path, device: Option<&str>) -> Result<FittedMap> {
+    let cfg_path = run.join("config.toml");
+    let mut cfg: FitConfig = read_config(&cfg_path).with_context(|| format!("{} is not a fitted map folder", run.display()))?;
+    if let Some(d) = device {
+        cfg.device = d.to_string();
+    }
+    let device = setup(&cfg)?;
+    let grid_path = run.join("grid.json");
+    let wave: Vec<f64> = serde_json::from_str(&std::fs::read_to_string(&grid_path).with_context(|| format!("cannot read {}", grid_path.display()))?)?;
+    match cfg.map {
+        MapKind::Som => {
+            let path = run.join("som.safetensors");
+            let t = Tensor::read_safetensors(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let prototypes = t.into_iter().find(|(k, _)| k == "prototypes").map(|(_, v)| v.to_device(device)).context("som.safetensors has no prototypes")?;
+            Ok(FittedMap { shape: cfg.shape, prototypes, desom: None, wave, device, config: cfg })
+        }
+        MapKind::Desom => {
+            let vs = nn::VarStore::new(device);
+            let mut desom = Desom::new(&vs, wave.len() as i64, &DesomConfig { shape: cfg.shape, ..cfg.desom.clone() })?;
+            let ck = load_latest_weights(run, &vs)?;
+            ssl_core::Method::load_state(&mut desom, &ck.section("method"))?;
+            let prototypes = desom.prototypes.detach().copy();
+            Ok(FittedMap { shape: cfg.shape, prototypes, desom: Some((vs, desom)), wave, device, config: cfg })
+        }
+    }
+}
+
+/// Node distributions of the catalogue quantities of the spectra in `set`.
+pub fn node_quantities(map: &FittedMap, set: &SpectraSet, cat: &Catalogue) -> Result<NodeQuantities> {
+    let (bmus, _, _) = map.place(set)?;
+    let known = cat.lookup(&set.names);
+    let (b, v): (Vec<usize>, Vec<Vec<f64>>) = bmus.iter().zip(known).filter_map(|(b, k)| k.map(|k| (*b, k))).unzip();
+    if b.is_empty() {
+        bail!("none of the {} spectra has an entry in the catalogue (names must match its first column)", set.len());
+    }
+    Ok(NodeQuantities::build(map.shape, cat.quantities.clone(), &b, &v))
+}
+
+fn nodes_json(n: &NodeQuantities) -> serde_json::Value {
+    serde_json::json!({ "quantities": n.quantities, "values": n.values, "rows": n.shape.rows, "cols": n.shape.cols })
+}
+
+/// Reads the node distributions written by `fit`.
+pub fn read_nodes(run: &Path) -> Result<NodeQuantities> {
+    let path = run.join("nodes.json");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).with_context(|| format!("{}: no node quantities (fit with --catalogue)", path.display()))?)?;
+    let shape = MapShape { rows: v["rows"].as_u64().unwrap_or(0) as usize, cols: v["cols"].as_u64().unwrap_or(0) as usize };
+    Ok(NodeQuantities { shape, quantities: serde_json::from_value(v["quantities"].clone())?, values: serde_json::from_value(v["values"].clone())? })
+}

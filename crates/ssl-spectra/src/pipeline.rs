@@ -92,7 +92,12 @@ pub fn read_config(path: &Path) -> Result<FitConfig> {
 
 /// Loads and preprocesses spectra as the config says.
 pub fn load_prepared(path: &Path, pre: &PreprocessConfig) -> Result<SpectraSet> {
-    prepare(&load_spectra(path, None)?, pre)
+    // With a common grid, files on different grids are rebinned as they are read.
+    let grid = match pre.grid.as_slice() {
+        [a, b, c] => Some(crate::preprocess::linear_grid(*a, *b, *c)?),
+        _ => None,
+    };
+    prepare(&load_spectra(path, grid.as_deref())?, pre)
 }
 
 /// Flux and pixel-weight tensors `[N, L]` of a set.

@@ -1,0 +1,204 @@
+//! `ssl-spectra` end to end on tiny spectra the tests make (FITS and CSV), and bad input.
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ssl-spectra");
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ssl-spectra-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn card(key: &str, value: &str) -> String {
+    format!("{key:<8}= {value:>20}").chars().chain(std::iter::repeat(' ')).take(80).collect()
+}
+
+/// A minimal single-HDU FITS file with a 1-D float32 spectrum on a linear grid.
+fn write_fits(path: &Path, crval: f64, cdelt: f64, flux: &[f32]) {
+    let mut h = String::new();
+    for (k, v) in [("SIMPLE", "T".to_string()), ("BITPIX", "-32".into()), ("NAXIS", "1".into()), ("NAXIS1", flux.len().to_string()), ("CRVAL1", format!("{crval:.4}")), ("CDELT1", format!("{cdelt:.4}")), ("CRPIX1", "1.0".into())] {
+        h.push_str(&card(k, &v));
+    }
+    h.push_str(&format!("{:<80}", "END"));
+    while h.len() % 2880 != 0 {
+        h.push(' ');
+    }
+    let mut bytes = h.into_bytes();
+    for f in flux {
+        bytes.extend_from_slice(&f.to_be_bytes());
+    }
+    while bytes.len() % 2880 != 0 {
+        bytes.push(0);
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// A "star" of temperature class `t` in 0..3: a sloped continuum with an absorption line
+/// whose position depends on the class, plus a little deterministic ripple.
+fn star(t: usize, i: usize, n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|p| {
+            let x = p as f32 / n as f32;
+            let slope = 1.0 + (t as f32 - 1.0) * 0.5 * (x - 0.5);
+            let centre = 0.25 + 0.25 * t as f32;
+            let line = 1.0 - 0.6 * (-((x - centre) / 0.03).powi(2)).exp();
+            slope * line * (1.0 + 0.01 * ((p * 7 + i * 13) % 11) as f32 / 11.0)
+        })
+        .collect()
+}
+
+/// 36 single-spectrum FITS files (3 classes) and their catalogue.
+fn library(dir: &Path) -> PathBuf {
+    let lib = dir.join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    let mut csv = String::from("file,teff,logg\n");
+    for i in 0..36 {
+        let t = i % 3;
+        let name = format!("star{i:02}.fits");
+        write_fits(&lib.join(&name), 4000.0, 2.0, &star(t, i, 200));
+        csv.push_str(&format!("{name},{},{}\n", 4000 + 2000 * t + i, 4.5 - t as f64));
+    }
+    std::fs::write(lib.join("params.csv"), csv).unwrap();
+    lib
+}
+
+fn config(dir: &Path) -> PathBuf {
+    let p = dir.join("small.toml");
+    std::fs::write(
+        &p,
+        "device = \"cpu\"\nthreads = 1\n[shape]\nrows = 3\ncols = 3\n[desom]\nhidden = [32, 16]\nlatent = 4\npretrain_steps = 150\nt_max = 1.5\n[som]\nt_max = 1.5\n\
+         [train]\nsteps = 300\nlr = 0.005\nbatch_size = 12\nwarmup_steps = 5\ncheckpoint_every = 100\nlog_every = 1\nprogress = false\n",
+    )
+    .unwrap();
+    p
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("binary runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = run(args);
+    assert!(o.status.success(), "ssl-spectra {args:?} failed:\n{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+fn fails(args: &[&str], needle: &str) {
+    let o = run(args);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "ssl-spectra {args:?} should fail");
+    assert!(e.contains("error:") && e.contains(needle) && !e.contains("panicked"), "ssl-spectra {args:?}: stderr lacks '{needle}':\n{e}");
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn fit_map_predict_and_plot_desom_and_som() {
+    let d = tmp("e2e");
+    let lib = library(&d);
+    let cfg = config(&d);
+    let cat = lib.join("params.csv");
+    for map in ["desom", "som"] {
+        let out = d.join(map);
+        let msg = ok(&["fit", "--config", s(&cfg), "--data", s(&lib), "--catalogue", s(&cat), "--out", s(&out), "--map", map]);
+        assert!(msg.contains("fitted on 36 spectra"), "{msg}");
+        let placed = ok(&["map", "--run", s(&out), "--data", s(&lib)]);
+        assert_eq!(placed.lines().count(), 37, "{placed}");
+        let pred = ok(&["predict", "--run", s(&out), "--data", s(&lib), "--out", s(&d.join(format!("{map}.csv")))]);
+        assert!(pred.is_empty());
+        let csv = std::fs::read_to_string(d.join(format!("{map}.csv"))).unwrap();
+        assert!(csv.starts_with("name,node,teff_median,teff_p16,teff_p84,teff_count,logg_median"), "{csv}");
+        // On its own training stars a 3x3 map separates the three classes: logg is exact
+        // for most of them.
+        let rows: Vec<Vec<String>> = csv.lines().skip(1).map(|l| l.split(',').map(str::to_string).collect()).collect();
+        let right = rows.iter().filter(|r| {
+            let i: usize = r[0][4..6].parse().unwrap();
+            (r[6].parse::<f64>().unwrap() - (4.5 - (i % 3) as f64)).abs() < 0.5
+        });
+        assert!(right.count() >= 30, "{map}: logg read off the map is wrong too often:\n{csv}");
+        ok(&["plot", "--run", s(&out), "--data", s(&lib)]);
+        for f in ["u-matrix.png", "prototypes.png", "hits.png", "component-teff.png", "component-logg.png"] {
+            image::open(out.join(f)).unwrap_or_else(|e| panic!("{map}: {f}: {e}"));
+        }
+    }
+    // DESOM trained with the ssl-core trainer: its loss went down, and it resumes.
+    let log = std::fs::read_to_string(d.join("desom/metrics.jsonl")).unwrap();
+    let losses: Vec<f64> = log.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"].as_f64().unwrap()).collect();
+    assert!(losses[losses.len() - 1] < losses[0], "{losses:?}");
+    ok(&["fit", "--config", s(&cfg), "--data", s(&lib), "--catalogue", s(&cat), "--out", s(&d.join("desom")), "--map", "desom", "--resume"]);
+    std::fs::remove_dir_all(&d).ok();
+}
+
+#[test]
+fn csv_input_and_the_conv_encoder() {
+    let d = tmp("csv");
+    let mut csv = String::from("name");
+    for p in 0..64 {
+        csv.push_str(&format!(",{}", 5000 + 3 * p));
+    }
+    csv.push('\n');
+    for i in 0..24 {
+        csv.push_str(&format!("s{i}"));
+        for v in star(i % 3, i, 64) {
+            csv.push_str(&format!(",{v}"));
+        }
+        csv.push('\n');
+    }
+    std::fs::write(d.join("spectra.csv"), csv).unwrap();
+    let cfg = config(&d);
+    ok(&["fit", "--config", s(&cfg), "--data", s(&d.join("spectra.csv")), "--out", s(&d.join("conv")), "--arch", "conv", "--batch-size", "8"]);
+    let placed = ok(&["map", "--run", s(&d.join("conv")), "--data", s(&d.join("spectra.csv"))]);
+    assert!(placed.contains("s23,"));
+    std::fs::remove_dir_all(&d).ok();
+}
+
+#[test]
+fn bad_input_gives_clear_errors() {
+    let d = tmp("bad");
+    let lib = library(&d);
+    let cfg = config(&d);
+    let c = s(&cfg);
+    let out = d.join("out");
+    let o = s(&out);
+    fails(&["fit", "--config", c, "--data", "/no/such/spectra", "--out", o], "no such file");
+    let empty = d.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    fails(&["fit", "--config", c, "--data", s(&empty), "--out", o], "no FITS files");
+    // Truncated FITS.
+    let bytes = std::fs::read(lib.join("star00.fits")).unwrap();
+    let trunc = d.join("trunc.fits");
+    std::fs::write(&trunc, &bytes[..2880 + 100]).unwrap();
+    fails(&["fit", "--config", c, "--data", s(&trunc), "--out", o], "trunc.fits");
+    std::fs::write(d.join("junk.fits"), b"not a fits file at all").unwrap();
+    fails(&["fit", "--config", c, "--data", s(&d.join("junk.fits")), "--out", o], "not a FITS file");
+    // Mismatched grids in one folder.
+    let mixed = d.join("mixed");
+    std::fs::create_dir_all(&mixed).unwrap();
+    write_fits(&mixed.join("a.fits"), 4000.0, 2.0, &star(0, 0, 200));
+    write_fits(&mixed.join("b.fits"), 4100.0, 2.0, &star(1, 1, 200));
+    fails(&["fit", "--config", c, "--data", s(&mixed), "--out", o], "different wavelength grids");
+    // ... which a common grid resolves.
+    ok(&["fit", "--config", c, "--data", s(&mixed), "--out", s(&d.join("regrid")), "--map", "som", "--grid", "4100,4390,2"]);
+    // NaN-laden spectrum in a CSV.
+    let mut csv = String::from("name,5000,5001,5002,5003\n");
+    csv.push_str("good,1,2,3,4\nbad,nan,nan,nan,4\n");
+    std::fs::write(d.join("nan.csv"), csv).unwrap();
+    fails(&["fit", "--config", c, "--data", s(&d.join("nan.csv")), "--out", o], "'bad' has 75% bad pixels");
+    std::fs::write(d.join("empty.csv"), "").unwrap();
+    fails(&["fit", "--config", c, "--data", s(&d.join("empty.csv")), "--out", o], "empty file");
+    std::fs::write(d.join("ragged.csv"), "name,1,2\na,1\n").unwrap();
+    fails(&["fit", "--config", c, "--data", s(&d.join("ragged.csv")), "--out", o], "row 2 has 1 fluxes");
+    // Bad config key, unknown map, map on a different grid, predict without a catalogue.
+    std::fs::write(d.join("bad.toml"), "[desom]\nlatnet = 3\n").unwrap();
+    fails(&["fit", "--config", s(&d.join("bad.toml")), "--data", s(&lib), "--out", o], "latnet");
+    fails(&["fit", "--config", c, "--data", s(&lib), "--out", o, "--map", "kohonen"], "unknown map");
+    ok(&["fit", "--config", c, "--data", s(&lib), "--out", s(&d.join("som")), "--map", "som"]);
+    fails(&["map", "--run", s(&d.join("som")), "--data", s(&mixed.join("b.fits"))], "different grid");
+    fails(&["predict", "--run", s(&d.join("som")), "--data", s(&lib)], "nodes.json");
+    fails(&["map", "--run", s(&d.join("nothing")), "--data", s(&lib)], "not a fitted map");
+    std::fs::remove_dir_all(&d).ok();
+}

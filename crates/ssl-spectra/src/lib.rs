@@ -7,6 +7,8 @@
 
 pub mod batches;
 pub mod desom;
+pub mod fingerprint;
+pub mod generate;
 pub mod io;
 pub mod metrics;
 pub mod pipeline;

@@ -23,6 +23,8 @@ enum Command {
     Plot(cli::plot::Args),
     /// MILES stars: DESOM vs classic SOM vs kNN, held-out Teff / logg / [Fe/H].
     ExperimentMiles(cli::miles::Args),
+    /// Generated galaxies: DESOM-1 fingerprints and a second map group galaxies by kind.
+    ExperimentGalaxies(cli::galaxies::Args),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +34,7 @@ fn main() -> ExitCode {
         Command::Predict(a) => cli::map::predict(a),
         Command::Plot(a) => cli::plot::run(a),
         Command::ExperimentMiles(a) => cli::miles::run(a),
+        Command::ExperimentGalaxies(a) => cli::galaxies::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,4 +1,5 @@
 pub mod fit;
+pub mod galaxies;
 pub mod map;
 pub mod miles;
 pub mod plot;

@@ -19,12 +19,16 @@ enum Command {
     Map(cli::map::Args),
     /// Read physical quantities (median, 16-84% interval) off the map for new spectra.
     Predict(cli::map::PredictArgs),
+    /// Fingerprint objects by the nodes of their spectra; map the fingerprints (DESOM-2).
+    Fingerprint(cli::fingerprint::Args),
     /// Draw the U-matrix, hit map, component planes and prototype spectra of a map.
     Plot(cli::plot::Args),
     /// MILES stars: DESOM vs classic SOM vs kNN, held-out Teff / logg / [Fe/H].
     ExperimentMiles(cli::miles::Args),
     /// Generated galaxies: DESOM-1 fingerprints and a second map group galaxies by kind.
     ExperimentGalaxies(cli::galaxies::Args),
+    /// SOM throughput (fit and inference) against MiniSom on the same spectra.
+    Bench(cli::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -32,9 +36,11 @@ fn main() -> ExitCode {
         Command::Fit(a) => cli::fit::run(a),
         Command::Map(a) => cli::map::run(a),
         Command::Predict(a) => cli::map::predict(a),
+        Command::Fingerprint(a) => cli::fingerprint::run(a),
         Command::Plot(a) => cli::plot::run(a),
         Command::ExperimentMiles(a) => cli::miles::run(a),
         Command::ExperimentGalaxies(a) => cli::galaxies::run(a),
+        Command::Bench(a) => cli::bench::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -202,3 +202,47 @@ fn bad_input_gives_clear_errors() {
     fails(&["map", "--run", s(&d.join("nothing")), "--data", s(&lib)], "not a fitted map");
     std::fs::remove_dir_all(&d).ok();
 }
+
+#[test]
+fn experiments_fingerprints_and_bench_run_on_tiny_data() {
+    let d = tmp("exp");
+    let lib = library(&d);
+    // The MILES experiment on the test library (its catalogue has teff and logg).
+    let doc = d.join("miles.md");
+    let out = ok(&["experiment-miles", "--grid", "4000,4398,2", "--batch-size", "8", "--data", s(&lib), "--out", s(&d.join("miles")), "--doc", s(&doc), "--steps", "40", "--pretrain-steps", "20", "--rows", "3", "--cols", "3", "--device", "cpu", "--quiet"]);
+    let md = std::fs::read_to_string(&doc).unwrap();
+    for row in ["| DESOM |", "| classic SOM |", "| kNN (k=5) on raw spectra |", "teff MAE", "logg 68% coverage"] {
+        assert!(md.contains(row), "{row} missing:\n{md}\n{out}");
+    }
+    // Fingerprints: two objects per class, six spectra each.
+    let cfg = config(&d);
+    ok(&["fit", "--config", s(&cfg), "--data", s(&lib), "--out", s(&d.join("map1")), "--map", "som"]);
+    let mut groups = String::from("name,object,kind\n");
+    for i in 0..36 {
+        groups.push_str(&format!("star{i:02}.fits,obj{},{}\n", (i % 3) * 2 + (i / 18), i % 3));
+    }
+    std::fs::write(d.join("groups.csv"), groups).unwrap();
+    let msg = ok(&["fingerprint", "--run", s(&d.join("map1")), "--data", s(&lib), "--groups", s(&d.join("groups.csv")), "--out", s(&d.join("fp.csv")), "--map-size", "2"]);
+    assert!(msg.contains("6 objects") && msg.contains("nearest fingerprint of the same kind 1.000"), "{msg}");
+    assert_eq!(std::fs::read_to_string(d.join("fp.csv")).unwrap().lines().count(), 7);
+    std::fs::write(d.join("partial.csv"), "name,object\nstar00.fits,a\n").unwrap();
+    fails(&["fingerprint", "--run", s(&d.join("map1")), "--data", s(&lib), "--groups", s(&d.join("partial.csv")), "--out", s(&d.join("x.csv"))], "has no row");
+    // The galaxies experiment on a tiny SSP grid named like MIUSCAT's.
+    let ssp = d.join("ssp");
+    std::fs::create_dir_all(&ssp).unwrap();
+    for (i, (mh, age)) in [("p0.00", "00.5000"), ("p0.22", "02.0000"), ("p0.22", "10.0000"), ("m0.71", "12.0000"), ("p0.00", "00.1000")].iter().enumerate() {
+        let flux: Vec<f32> = (0..200).map(|p| 1.0 + (i as f32 + 1.0) * 0.002 * p as f32).collect();
+        write_fits(&ssp.join(format!("Iun1.30Z{mh}T{age}.fits")), 3500.0, 20.0, &flux);
+    }
+    let gdoc = d.join("galaxies.md");
+    ok(&["experiment-galaxies", "--ssp", s(&ssp), "--out", s(&d.join("gal")), "--doc", s(&gdoc), "--galaxies-per-kind", "2", "--spaxels", "20", "--steps", "30", "--pretrain-steps", "10", "--map-size", "3", "--second-map-size", "2", "--device", "cpu", "--quiet"]);
+    assert!(std::fs::read_to_string(&gdoc).unwrap().contains("| classic SOM-1 -> fingerprints -> map-2 |"));
+    // The benchmark with a stand-in reference script (the real one needs MiniSom).
+    let stub = d.join("stub.py");
+    std::fs::write(&stub, "import json; print(json.dumps({'fit_spectra_per_second': 10.0, 'infer_spectra_per_second': 100.0, 'minisom_map': {}, 'our_map_scored_by_minisom': {}}))\n").unwrap();
+    let json = d.join("bench.json");
+    ok(&["bench", "--grid", "4000,4398,2", "--data", s(&lib), "--python", "python3", "--script", s(&stub), "--rows", "3", "--cols", "3", "--iterations", "3", "--repeats", "1", "--threads", "1", "--json", s(&json)]);
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!((v["fit_ratio"].as_f64().unwrap() - v["ours_fit_spectra_per_second"].as_f64().unwrap() / 10.0).abs() < 1e-9);
+    std::fs::remove_dir_all(&d).ok();
+}

@@ -36,11 +36,16 @@ pub struct Args {
     pub test_fraction: f64,
     #[arg(long, default_value_t = 5)]
     pub knn: usize,
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Use only the first N stars (quick runs).
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Common grid start,end,step in Å.
+    #[arg(long, value_delimiter = ',', default_value = "3550,7400,5")]
+    pub grid: Vec<f64>,
     #[arg(long, default_value = "auto")]
     pub device: String,
     #[arg(long)]
@@ -48,6 +53,9 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    if a.grid.len() != 3 {
+        bail!("--grid takes start,end,step, got {:?}", a.grid);
+    }
     let cat = Catalogue::read_csv(&a.data.join("params.csv"))?;
     let t0 = Instant::now();
     let raw = load_spectra(&a.data, None)?;
@@ -56,10 +64,10 @@ pub fn run(a: Args) -> Result<()> {
         bail!("{}: only {} spectra have catalogue entries", a.data.display(), keep.len());
     }
     let mut cfg = FitConfig { device: a.device.clone(), ..Default::default() };
-    cfg.preprocess.grid = vec![3550.0, 7400.0, 5.0];
+    cfg.preprocess.grid = a.grid.clone();
     cfg.shape = ssl_spectra::som::MapShape { rows: a.rows, cols: a.cols };
     cfg.train.steps = a.steps;
-    cfg.train.batch_size = 64;
+    cfg.train.batch_size = a.batch_size;
     cfg.train.seed = a.seed;
     cfg.train.progress = !a.quiet;
     cfg.desom.pretrain_steps = a.pretrain_steps;
@@ -76,11 +84,13 @@ pub fn run(a: Args) -> Result<()> {
     let train_truth: Vec<Vec<f64>> = cat.lookup(&train.names).into_iter().map(|v| v.unwrap_or_default()).collect();
     let q = cat.quantities.len();
 
-    let mut results: Vec<(String, Vec<ErrorSummary>, Option<(f64, f64)>, f64)> = Vec::new();
+    let mut results: Vec<(String, Vec<ErrorSummary>, Option<(f64, f64, f64)>, f64)> = Vec::new();
     for (label, kind) in [("DESOM", MapKind::Desom), ("classic SOM", MapKind::Som)] {
         let mut c = cfg.clone();
         c.map = kind;
         c.out = a.out.join(if kind == MapKind::Desom { "desom" } else { "som" });
+        // Written with the map, so that `plot` can draw the component planes.
+        c.catalogue = Some(a.data.join("params.csv"));
         if c.out.exists() {
             std::fs::remove_dir_all(&c.out).with_context(|| format!("cannot clear {}", c.out.display()))?;
         }
@@ -89,9 +99,14 @@ pub fn run(a: Args) -> Result<()> {
         let secs = t.elapsed().as_secs_f64();
         let nodes = node_quantities(&map, &train, &cat)?;
         let (bmus, _, quality) = map.place(&test)?;
+        let (train_bmus, _, _) = map.place(&train)?;
+        let mut used = train_bmus.clone();
+        used.sort_unstable();
+        used.dedup();
+        let used = used.len() as f64 / map.shape.nodes() as f64;
         let est: Vec<Vec<Estimate>> = bmus.iter().map(|b| nodes.estimate(*b)).collect();
         let summaries = (0..q).map(|j| summarise(&est.iter().map(|e| e[j]).collect::<Vec<_>>(), &truth.iter().map(|t| t[j]).collect::<Vec<_>>(), true)).collect();
-        results.push((label.to_string(), summaries, Some((quality.quantization_error, quality.topographic_error)), secs));
+        results.push((label.to_string(), summaries, Some((quality.quantization_error, quality.topographic_error, used)), secs));
     }
     // kNN on the preprocessed spectra: median and 16-84% of the k nearest training stars.
     let device = ssl_core::device::parse_device(&a.device)?;
@@ -107,23 +122,23 @@ pub fn run(a: Args) -> Result<()> {
 
     let mut md = String::new();
     writeln!(md, "# MILES: physical quantities read off a map of stellar spectra\n")?;
-    writeln!(md, "Real data: {} MILES stars with Teff, logg and [Fe/H] (sdss-mangadap 4.5.0 package; `datasets/fetch-spectra.sh`), rebinned to 3550-7400 Å in 5 Å steps ({} px) and median-normalised; {} stars train the maps, {} held-out stars are evaluated (seed {}). Map {}x{}; DESOM: MLP {:?}-{} autoencoder, {} steps ({} autoencoder-only), batch {}, gamma {}, T {} -> {}; classic SOM: batch SOM, {} iterations, same T schedule. A held-out star gets the median of its node's training stars (empty nodes borrow from the nearest non-empty ones); the interval is their 16-84th percentile.\n",
-        set.len(), set.pixels(), train.len(), test.len(), a.seed, a.rows, a.cols, cfg.desom.hidden, cfg.desom.latent, a.steps, a.pretrain_steps, cfg.train.batch_size, cfg.desom.gamma, cfg.desom.t_max, cfg.desom.t_min, cfg.som.iterations)?;
+    writeln!(md, "Real data: {} MILES stars with Teff, logg and [Fe/H] (sdss-mangadap 4.5.0 package; `datasets/fetch-spectra.sh`), rebinned to {:.0}-{:.0} Å in {} Å steps ({} px) and median-normalised; {} stars train the maps, {} held-out stars are evaluated (seed {}). Map {}x{}; DESOM: MLP {:?}-{} autoencoder, {} steps ({} autoencoder-only), batch {}, gamma {}, T {} -> {}; classic SOM: batch SOM, {} iterations, same T schedule. A held-out star gets the median of its node's training stars (empty nodes borrow from the nearest non-empty ones); the interval is their 16-84th percentile.\n",
+        set.len(), a.grid[0], a.grid[1], a.grid[2], set.pixels(), train.len(), test.len(), a.seed, a.rows, a.cols, cfg.desom.hidden, cfg.desom.latent, a.steps, a.pretrain_steps, cfg.train.batch_size, cfg.desom.gamma, cfg.desom.t_max, cfg.desom.t_min, cfg.som.iterations)?;
     writeln!(md, "Command: `cargo run --release -p ssl-spectra -- experiment-miles --steps {} --pretrain-steps {}{}`\n", a.steps, a.pretrain_steps, a.limit.map(|l| format!(" --limit {l}")).unwrap_or_default())?;
     write!(md, "| method |")?;
     for name in &cat.quantities {
         write!(md, " {name} MAE | {name} RMSE | {name} 68% coverage |")?;
     }
-    writeln!(md, " QE (own space) | TE | fit time (s) |")?;
-    writeln!(md, "|---|{}---|---|---|", "---|---|---|".repeat(q))?;
+    writeln!(md, " QE (own space) | TE | nodes used | fit time (s) |")?;
+    writeln!(md, "|---|{}---|---|---|---|", "---|---|---|".repeat(q))?;
     for (label, s, quality, secs) in &results {
         write!(md, "| {label} |")?;
         for e in s {
             write!(md, " {:.3} | {:.3} | {:.0}% |", e.mae, e.rmse, 100.0 * e.coverage.unwrap_or(f64::NAN))?;
         }
         match quality {
-            Some((qe, te)) => writeln!(md, " {qe:.3} | {te:.3} | {secs:.1} |")?,
-            None => writeln!(md, " - | - | {secs:.2} |")?,
+            Some((qe, te, used)) => writeln!(md, " {qe:.3} | {te:.3} | {:.0}% | {secs:.1} |", 100.0 * used)?,
+            None => writeln!(md, " - | - | - | {secs:.2} |")?,
         }
     }
     writeln!(md, "\nQE is measured in each map's own space (DESOM: the {}-d latent space; SOM: the normalised spectra), so it is not comparable across rows; TE (fraction of stars whose two best nodes are not neighbours) is. Loading and preprocessing took {load_s:.1} s.", cfg.desom.latent)?;

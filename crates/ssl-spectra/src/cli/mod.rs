@@ -1,3 +1,5 @@
+pub mod bench;
+pub mod fingerprint;
 pub mod fit;
 pub mod galaxies;
 pub mod map;

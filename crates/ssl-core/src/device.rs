@@ -2,6 +2,17 @@
 use anyhow::{bail, Result};
 use tch::Device;
 
+/// Applies a libtorch thread count (0 keeps libtorch's default) and parses the device.
+pub fn setup_runtime(device: &str, threads: usize) -> Result<Device> {
+    if threads > 1024 {
+        bail!("threads must be at most 1024, got {threads}");
+    }
+    if threads > 0 {
+        tch::set_num_threads(threads as i32);
+    }
+    parse_device(device)
+}
+
 /// Parses `auto` (CUDA when available), `cpu`, `cuda` or `cuda:N`.
 pub fn parse_device(s: &str) -> Result<Device> {
     let device = match s {

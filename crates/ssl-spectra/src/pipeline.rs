@@ -68,26 +68,9 @@ impl Default for FitConfig {
     }
 }
 
-/// Settings that may change when resuming a fit.
-const RESUME_MAY_CHANGE: &[&str] = &["/out", "/device", "/threads", "/train/progress", "/train/log_every", "/train/checkpoint_every", "/train/keep_checkpoints"];
-
-/// Reads a TOML file over the defaults, key by key (see `ssl-vision`'s config for the rules).
+/// Reads a fit config file over the defaults, key by key.
 pub fn read_config(path: &Path) -> Result<FitConfig> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
-    let user: toml::Table = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim()))?;
-    let mut merged = toml::Table::try_from(FitConfig::default())?;
-    fn merge(base: &mut toml::Table, over: toml::Table) {
-        for (k, v) in over {
-            match (base.get_mut(&k), v) {
-                (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
-                (_, v) => {
-                    base.insert(k, v);
-                }
-            }
-        }
-    }
-    merge(&mut merged, user);
-    merged.try_into().map_err(|e: toml::de::Error| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim()))
+    ssl_core::config::read_toml(path)
 }
 
 /// Loads and preprocesses spectra as the config says.
@@ -151,13 +134,7 @@ pub fn fit(cfg: &FitConfig, resume: bool) -> Result<FittedMap> {
 }
 
 fn setup(cfg: &FitConfig) -> Result<Device> {
-    if cfg.threads > 1024 {
-        bail!("threads must be at most 1024");
-    }
-    if cfg.threads > 0 {
-        tch::set_num_threads(cfg.threads as i32);
-    }
-    ssl_core::device::parse_device(&cfg.device)
+    ssl_core::device::setup_runtime(&cfg.device, cfg.threads)
 }
 
 /// Fits on an already prepared set (used by the experiments too).
@@ -186,7 +163,7 @@ pub fn fit_set(cfg: &FitConfig, set: &SpectraSet, device: Device, resume: bool) 
                 cfg: cfg.train.clone(),
                 out: cfg.out.clone(),
                 run_config: serde_json::to_value(cfg)?,
-                resume_may_change: RESUME_MAY_CHANGE.iter().map(|s| s.to_string()).collect(),
+                resume_may_change: ssl_core::config::RESUME_MAY_CHANGE.iter().map(|s| s.to_string()).collect(),
                 device,
             };
             trainer.fit(&vs, &mut desom, &mut batches, resume)?;

@@ -1,13 +1,12 @@
 //! Typed configuration of the `pretrain` and `eval` commands: a TOML file and/or flags,
 //! flags winning. Unknown keys are errors, so a typo never silently does nothing.
 use crate::augment::AugmentConfig;
-use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use ssl_core::blocks::{BackboneConfig, BackboneKind};
 use ssl_core::eval::{KnnConfig, LinearProbeConfig};
 use ssl_core::train::{OptimizerConfig, OptimizerKind, TrainConfig};
 use ssl_core::MethodConfig;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Everything a pre-training run needs; saved with every checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,27 +72,7 @@ impl Default for EvalConfig {
     }
 }
 
-/// Reads a TOML file over the defaults of `T`: keys in the file replace the defaults one
-/// by one, also inside tables (a `[train]` table with only `lr` keeps the command's other
-/// training defaults). Unknown keys are errors naming the file and the key.
-pub fn read_toml<T: serde::de::DeserializeOwned + Serialize + Default>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
-    let user: toml::Table = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim()))?;
-    let mut merged = toml::Table::try_from(T::default())?;
-    merge(&mut merged, user);
-    merged.try_into().map_err(|e: toml::de::Error| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim()))
-}
-
-fn merge(base: &mut toml::Table, over: toml::Table) {
-    for (k, v) in over {
-        match (base.get_mut(&k), v) {
-            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
-            (_, v) => {
-                base.insert(k, v);
-            }
-        }
-    }
-}
+pub use ssl_core::config::read_toml;
 
 #[cfg(test)]
 mod tests {

@@ -4,7 +4,6 @@ use crate::data::{open_images, ImageSet};
 use crate::loader::ViewLoader;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
-use ssl_core::device::parse_device;
 use ssl_core::eval::{export_embeddings, extract_features, knn_accuracy, linear_probe};
 use ssl_core::train::{load_latest_weights, TrainSummary, Trainer};
 use ssl_core::{build_method, Method};
@@ -22,16 +21,7 @@ pub fn load_images(path: Option<&Path>, split: Option<&str>, limit: Option<usize
     })
 }
 
-/// Applies thread settings and returns the device.
-pub fn setup_runtime(device: &str, threads: usize) -> Result<Device> {
-    if threads > 1024 {
-        bail!("threads must be at most 1024, got {threads}");
-    }
-    if threads > 0 {
-        tch::set_num_threads(threads as i32);
-    }
-    parse_device(device)
-}
+pub use ssl_core::device::setup_runtime;
 
 /// The model configuration adapted to the data (input channels follow the images).
 fn fit_model_to(cfg: &PretrainConfig, set: &ImageSet) -> ssl_core::MethodConfig {
@@ -62,7 +52,7 @@ pub fn pretrain(cfg: &PretrainConfig, resume: bool) -> Result<TrainSummary> {
         cfg: cfg.train.clone(),
         out: cfg.out.clone(),
         run_config: serde_json::to_value(cfg)?,
-        resume_may_change: RESUME_MAY_CHANGE.iter().map(|s| s.to_string()).collect(),
+        resume_may_change: ssl_core::config::RESUME_MAY_CHANGE.iter().map(|s| s.to_string()).collect(),
         device,
     };
     // The run's settings file is written only for a run this invocation owns.
@@ -72,9 +62,6 @@ pub fn pretrain(cfg: &PretrainConfig, resume: bool) -> Result<TrainSummary> {
     }
     trainer.fit(&vs, method.as_mut(), &mut loader, resume)
 }
-
-/// Settings that may change when a run is resumed (where and how fast it runs, not what).
-const RESUME_MAY_CHANGE: &[&str] = &["/out", "/device", "/threads", "/train/progress", "/train/log_every", "/train/checkpoint_every", "/train/keep_checkpoints"];
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(dir) = path.parent() {

@@ -3,7 +3,6 @@
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use ssl_spectra::fingerprint::{fingerprints, second_map};
-use ssl_spectra::pipeline::{load_map, load_prepared};
 use ssl_spectra::som::MapShape;
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -11,11 +10,9 @@ use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
 pub struct Args {
-    /// A map fitted on individual spectra (DESOM-1).
-    #[arg(long)]
-    pub run: PathBuf,
-    #[arg(long)]
-    pub data: PathBuf,
+    /// A map fitted on individual spectra (DESOM-1), and the spectra.
+    #[command(flatten)]
+    pub input: super::map::MapAndData,
     /// CSV `name,object[,kind]`: which object each spectrum belongs to (and its kind, if known).
     #[arg(long)]
     pub groups: PathBuf,
@@ -25,13 +22,10 @@ pub struct Args {
     /// Side of the second (square) map.
     #[arg(long, default_value_t = 4)]
     pub map_size: usize,
-    #[arg(long)]
-    pub device: Option<String>,
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let map = load_map(&a.run, a.device.as_deref())?;
-    let set = load_prepared(&a.data, &map.config.preprocess)?;
+    let (map, set) = a.input.load()?;
     let text = std::fs::read_to_string(&a.groups).with_context(|| format!("cannot read {}", a.groups.display()))?;
     let mut group: HashMap<String, (String, Option<String>)> = HashMap::new();
     for (i, line) in text.lines().enumerate().skip(1).filter(|(_, l)| !l.trim().is_empty()) {

@@ -1,26 +1,42 @@
 use anyhow::{Context, Result};
 use clap::Parser;
-use ssl_spectra::pipeline::{load_map, load_prepared, read_nodes};
+use ssl_spectra::pipeline::{load_map, load_prepared, read_nodes, FittedMap};
+use ssl_spectra::spectra::SpectraSet;
 use std::fmt::Write;
 use std::path::PathBuf;
 
-#[derive(Parser, Debug)]
-pub struct Args {
+/// A fitted map and the spectra to put on it (flags shared by several commands).
+#[derive(clap::Args, Debug)]
+pub struct MapAndData {
     /// A folder written by `fit`.
     #[arg(long)]
     pub run: PathBuf,
+    /// Spectra (preprocessed as the map's config says).
     #[arg(long)]
     pub data: PathBuf,
-    /// CSV to write (name,node,row,col,distance); printed when absent.
-    #[arg(long)]
-    pub out: Option<PathBuf>,
     #[arg(long)]
     pub device: Option<String>,
 }
 
+impl MapAndData {
+    pub fn load(&self) -> Result<(FittedMap, SpectraSet)> {
+        let map = load_map(&self.run, self.device.as_deref())?;
+        let set = load_prepared(&self.data, &map.config.preprocess)?;
+        Ok((map, set))
+    }
+}
+
+#[derive(Parser, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub input: MapAndData,
+    /// CSV to write (name,node,row,col,distance); printed when absent.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
 pub fn run(a: Args) -> Result<()> {
-    let map = load_map(&a.run, a.device.as_deref())?;
-    let set = load_prepared(&a.data, &map.config.preprocess)?;
+    let (map, set) = a.input.load()?;
     let (nodes, dist, q) = map.place(&set)?;
     let mut csv = String::from("name,node,row,col,distance\n");
     for (i, (n, d)) in nodes.iter().zip(&dist).enumerate() {
@@ -44,21 +60,16 @@ fn emit(out: &Option<PathBuf>, text: &str) -> Result<()> {
 
 #[derive(Parser, Debug)]
 pub struct PredictArgs {
-    #[arg(long)]
-    pub run: PathBuf,
-    #[arg(long)]
-    pub data: PathBuf,
+    #[command(flatten)]
+    pub input: MapAndData,
     /// CSV to write (name,node,<q>_median,<q>_p16,<q>_p84,...); printed when absent.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    #[arg(long)]
-    pub device: Option<String>,
 }
 
 pub fn predict(a: PredictArgs) -> Result<()> {
-    let map = load_map(&a.run, a.device.as_deref())?;
-    let nodes = read_nodes(&a.run)?;
-    let set = load_prepared(&a.data, &map.config.preprocess)?;
+    let (map, set) = a.input.load()?;
+    let nodes = read_nodes(&a.input.run)?;
     let (bmus, _, _) = map.place(&set)?;
     let mut csv = String::from("name,node");
     for q in &nodes.quantities {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks against PyTorch / torchvision from the same virtual environment.
+# Benchmarks against PyTorch / torchvision (and MiniSom) from the same virtual environment.
 # Python's torch needs the complete wheel (its CUDA libraries included, the only
 # torch 2.13.0 build on PyPI), so this installs it; the Rust side does not need it.
 set -euo pipefail
@@ -7,3 +7,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 SSL_PYTHON_TORCH=1 bash scripts/setup-libtorch.sh
 cargo run --release --locked -p ssl-vision -- bench --python .venv/bin/python --json runs/bench.json "$@"
+# The SOM benchmark: real MILES spectra against MiniSom.
+.venv/bin/python -m pip install -q minisom
+bash datasets/fetch-spectra.sh
+cargo run --release --locked -p ssl-spectra -- bench --python .venv/bin/python --json runs/spectra-bench.json

@@ -147,6 +147,9 @@ pub struct Desom {
     cfg: DesomConfig,
     grid: Tensor,
     initialised: bool,
+    /// Spectra whose encodings become the initial prototypes (one per node, drawn from the
+    /// whole training set); without it, the current batch is used.
+    init_pool: Option<Tensor>,
 }
 
 impl Desom {
@@ -162,7 +165,7 @@ impl Desom {
         let encoder = Encoder::new(&(&root / "encoder"), pixels, cfg);
         let decoder = Decoder::new(&(&root / "decoder"), pixels, cfg);
         let prototypes = (&root / "som").zeros("prototypes", &[cfg.shape.nodes() as i64, cfg.latent]);
-        Ok(Self { encoder, decoder, prototypes, shape: cfg.shape, cfg: cfg.clone(), grid: cfg.shape.distances(vs.device()), initialised: false })
+        Ok(Self { encoder, decoder, prototypes, shape: cfg.shape, cfg: cfg.clone(), grid: cfg.shape.distances(vs.device()), initialised: false, init_pool: None })
     }
 
     /// Latent codes of spectra `[N, L]` (no gradient), `batch` rows at a time.
@@ -182,6 +185,11 @@ impl Desom {
     pub fn is_initialised(&self) -> bool {
         self.initialised
     }
+
+    /// Sets the spectra `[K, L]` (one per node) whose encodings start the prototypes.
+    pub fn set_init_pool(&mut self, pool: Tensor) {
+        self.init_pool = Some(pool);
+    }
 }
 
 impl Method for Desom {
@@ -199,11 +207,15 @@ impl Method for Desom {
             return Ok(MethodLoss::Batch(rec));
         }
         if !self.initialised {
-            let k = self.shape.nodes();
-            let b = z.size()[0] as usize;
-            let mut rng = ctx.rng();
-            let idx: Vec<i64> = if b >= k { sample(&mut rng, b, k).into_iter().map(|i| i as i64).collect() } else { (0..k).map(|i| (i % b) as i64).collect() };
-            let init = z.detach().index_select(0, &Tensor::from_slice(&idx).to_device(z.device()));
+            let init = match &self.init_pool {
+                Some(pool) => tch::no_grad(|| self.encoder.forward_t(pool, false)),
+                None => {
+                    let k = self.shape.nodes();
+                    let b = z.size()[0] as usize;
+                    let idx: Vec<i64> = if b >= k { sample(&mut ctx.rng(), b, k).into_iter().map(|i| i as i64).collect() } else { (0..k).map(|i| (i % b) as i64).collect() };
+                    z.detach().index_select(0, &Tensor::from_slice(&idx).to_device(z.device()))
+                }
+            };
             tch::no_grad(|| self.prototypes.shallow_clone().copy_(&init));
             self.initialised = true;
         }

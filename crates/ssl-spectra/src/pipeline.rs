@@ -158,6 +158,8 @@ pub fn fit_set(cfg: &FitConfig, set: &SpectraSet, device: Device, resume: bool) 
             tch::manual_seed(cfg.train.seed as i64);
             let vs = nn::VarStore::new(device);
             let mut desom = Desom::new(&vs, set.pixels() as i64, &desom_cfg)?;
+            // Prototypes start at the encodings of random training spectra, one per node.
+            desom.set_init_pool(crate::som::sample_rows(&flux, cfg.shape.nodes(), cfg.train.seed));
             let mut batches = SpectraBatches::new(flux, weight, cfg.train.batch_size, cfg.train.seed)?;
             let trainer = Trainer {
                 cfg: cfg.train.clone(),

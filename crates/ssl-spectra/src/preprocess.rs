@@ -90,13 +90,17 @@ pub struct PreprocessConfig {
     pub grid: Vec<f64>,
     pub normalisation: Normalisation,
     pub continuum_window: usize,
-    /// Spectra with a larger fraction of bad pixels are an error (0.5 by default).
+    /// Spectra with a larger fraction of bad pixels are an error (0.5 by default) ...
     pub max_bad_fraction: f64,
+    /// ... or are left out with a note, when this is set.
+    pub skip_bad: bool,
+    /// Shift redshifted spectra to the rest frame (needs `grid`).
+    pub rest_frame: bool,
 }
 
 impl Default for PreprocessConfig {
     fn default() -> Self {
-        Self { grid: Vec::new(), normalisation: Normalisation::Median, continuum_window: 101, max_bad_fraction: 0.5 }
+        Self { grid: Vec::new(), normalisation: Normalisation::Median, continuum_window: 101, max_bad_fraction: 0.5, skip_bad: false, rest_frame: true }
     }
 }
 
@@ -119,16 +123,42 @@ pub fn to_rest_frame(wave: &[f64], z: f64) -> Result<Vec<f64>> {
 
 /// Rebins (when a grid is set), checks bad-pixel fractions and normalises.
 pub fn prepare(set: &SpectraSet, cfg: &PreprocessConfig) -> Result<SpectraSet> {
-    let mut set = match cfg.grid.as_slice() {
-        [] => set.clone(),
-        [a, b, c] => rebin(set, &linear_grid(*a, *b, *c)?)?,
+    let grid = match cfg.grid.as_slice() {
+        [] => None,
+        [a, b, c] => Some(linear_grid(*a, *b, *c)?),
         g => bail!("preprocess.grid must be [start, end, step], got {g:?}"),
     };
+    let shifted = cfg.rest_frame && set.redshift.iter().any(|z| *z != 0.0);
+    let mut set = match (&grid, shifted) {
+        (None, true) => bail!("{}: redshifted spectra need a common rest-frame grid (preprocess.grid) to be shifted onto", set.source.display()),
+        (Some(g), true) => {
+            let (mut flux, mut ivar) = (Vec::new(), Vec::new());
+            for i in 0..set.len() {
+                let (f, iv) = rebin_one(&to_rest_frame(&set.wave, set.redshift[i])?, set.flux_of(i), set.ivar_of(i), g);
+                flux.extend(f);
+                ivar.extend(iv);
+            }
+            SpectraSet::new(set.source.clone(), g.clone(), flux, ivar, set.names.clone())?
+        }
+        (Some(g), false) => rebin(set, g)?,
+        (None, false) => set.clone(),
+    };
+    let bad: Vec<usize> = (0..set.len()).filter(|&i| set.bad_fraction(i) > cfg.max_bad_fraction).collect();
+    if cfg.skip_bad && !bad.is_empty() {
+        for &i in &bad {
+            eprintln!("note: leaving out '{}' ({:.0}% bad pixels)", set.names[i], 100.0 * set.bad_fraction(i));
+        }
+        let keep: Vec<usize> = (0..set.len()).filter(|i| !bad.contains(i)).collect();
+        if keep.is_empty() {
+            bail!("{}: every spectrum has more than {:.0}% bad pixels", set.source.display(), 100.0 * cfg.max_bad_fraction);
+        }
+        set = set.select(&keep);
+    }
     for i in 0..set.len() {
         let bad = set.bad_fraction(i);
         if bad > cfg.max_bad_fraction {
             bail!(
-                "{}: spectrum '{}' has {:.0}% bad pixels (NaN, masked or outside the grid), more than the allowed {:.0}% (preprocess.max_bad_fraction)",
+                "{}: spectrum '{}' has {:.0}% bad pixels (NaN, masked or outside the grid), more than the allowed {:.0}% (preprocess.max_bad_fraction; --skip-bad leaves such spectra out)",
                 set.source.display(),
                 set.names[i],
                 100.0 * bad,
@@ -198,6 +228,26 @@ mod tests {
         let (_, iv2) = rebin_one(&wave, &flux, &ivar2, &linear_grid(3990.0, 4110.0, 2.0).unwrap());
         assert_eq!(iv2[0], 0.0);
         assert!(iv2.iter().filter(|v| **v == 0.0).count() >= 10);
+    }
+
+    #[test]
+    fn redshifted_spectra_land_on_the_rest_frame_grid_and_bad_ones_can_be_skipped() {
+        // An absorption line at 5000 Å in the rest frame, observed at z = 0.1 (5500 Å).
+        let wave: Vec<f64> = (0..400).map(|i| 5000.0 + 2.0 * i as f64).collect();
+        let line = |w: f64| 1.0 - 0.8 * (-((w - 5500.0) / 4.0f64).powi(2)).exp();
+        let flux: Vec<f32> = wave.iter().map(|w| line(*w) as f32).collect();
+        let mut f2 = flux.clone();
+        f2[..300].iter_mut().for_each(|v| *v = f32::NAN);
+        let set = SpectraSet::new("t".into(), wave, [flux, f2].concat(), vec![1.0; 800], vec!["a".into(), "b".into()]).unwrap().with_redshifts(vec![0.1, 0.1]).unwrap();
+        let cfg = PreprocessConfig { grid: vec![4600.0, 5400.0, 2.0], normalisation: Normalisation::None, ..Default::default() };
+        let err = prepare(&set, &cfg).unwrap_err().to_string();
+        assert!(err.contains("'b'") && err.contains("--skip-bad"), "{err}");
+        let out = prepare(&set, &PreprocessConfig { skip_bad: true, ..cfg.clone() }).unwrap();
+        assert_eq!(out.names, vec!["a".to_string()]);
+        let f = out.flux_of(0);
+        let min = (0..f.len()).filter(|&i| out.ivar_of(0)[i] > 0.0).min_by(|&a, &b| f[a].total_cmp(&f[b])).unwrap();
+        assert!((out.wave[min] - 5000.0).abs() <= 2.0, "line at {} Å", out.wave[min]);
+        assert!(prepare(&set, &PreprocessConfig { grid: vec![], ..cfg }).is_err(), "a shift needs a grid");
     }
 
     #[test]

@@ -11,6 +11,8 @@ pub struct SpectraSet {
     pub flux: Vec<f32>,
     pub ivar: Vec<f32>,
     pub names: Vec<String>,
+    /// Redshift of each spectrum (0 for rest-frame spectra).
+    pub redshift: Vec<f64>,
 }
 
 impl SpectraSet {
@@ -38,7 +40,17 @@ impl SpectraSet {
                 *f = 0.0;
             }
         }
-        Ok(Self { source, wave, flux, ivar, names })
+        let redshift = vec![0.0; names.len()];
+        Ok(Self { source, wave, flux, ivar, names, redshift })
+    }
+
+    /// Sets the redshift of every spectrum.
+    pub fn with_redshifts(mut self, z: Vec<f64>) -> Result<Self> {
+        if z.len() != self.len() || z.iter().any(|z| !(z.is_finite() && *z > -1.0)) {
+            bail!("{}: need one finite redshift above -1 per spectrum ({} spectra, {} redshifts)", self.source.display(), self.len(), z.len());
+        }
+        self.redshift = z;
+        Ok(self)
     }
 
     pub fn len(&self) -> usize {
@@ -72,7 +84,14 @@ impl SpectraSet {
             flux.extend_from_slice(self.flux_of(i));
             ivar.extend_from_slice(self.ivar_of(i));
         }
-        Self { source: self.source.clone(), wave: self.wave.clone(), flux, ivar, names: idx.iter().map(|&i| self.names[i].clone()).collect() }
+        Self {
+            source: self.source.clone(),
+            wave: self.wave.clone(),
+            flux,
+            ivar,
+            names: idx.iter().map(|&i| self.names[i].clone()).collect(),
+            redshift: idx.iter().map(|&i| self.redshift[i]).collect(),
+        }
     }
 
     /// Appends another set on the same grid.
@@ -91,6 +110,7 @@ impl SpectraSet {
         self.flux.extend_from_slice(&other.flux);
         self.ivar.extend_from_slice(&other.ivar);
         self.names.extend(other.names.iter().cloned());
+        self.redshift.extend(other.redshift.iter().copied());
         Ok(())
     }
 

@@ -36,6 +36,9 @@ pub struct Args {
     /// Common grid as start,end,step in Å.
     #[arg(long, value_delimiter = ',')]
     pub grid: Vec<f64>,
+    /// Leave out spectra with too many bad pixels (with a note) instead of stopping.
+    #[arg(long)]
+    pub skip_bad: bool,
     #[arg(long)]
     pub seed: Option<u64>,
     #[arg(long)]
@@ -92,6 +95,9 @@ impl Args {
         }
         if !self.grid.is_empty() {
             c.preprocess.grid = self.grid.clone();
+        }
+        if self.skip_bad {
+            c.preprocess.skip_bad = true;
         }
         if let Some(s) = self.seed {
             c.train.seed = s;

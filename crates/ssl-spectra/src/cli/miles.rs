@@ -23,9 +23,9 @@ pub struct Args {
     pub out: PathBuf,
     #[arg(long, default_value = "docs/spectra-miles.md")]
     pub doc: PathBuf,
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 6000)]
     pub steps: usize,
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 1000)]
     pub pretrain_steps: usize,
     #[arg(long, default_value_t = 15)]
     pub rows: usize,

@@ -45,7 +45,8 @@ pub fn load_spectra(path: &Path, grid: Option<&[f64]>) -> Result<SpectraSet> {
 
 fn regrid(set: SpectraSet, grid: Option<&[f64]>) -> Result<SpectraSet> {
     match grid {
-        Some(g) if g != set.wave.as_slice() => rebin(&set, g),
+        // Redshifted spectra are rebinned after the rest-frame shift (in `prepare`).
+        Some(g) if g != set.wave.as_slice() && set.redshift.iter().all(|z| *z == 0.0) => rebin(&set, g),
         _ => Ok(set),
     }
 }
@@ -103,7 +104,13 @@ fn load_fits(path: &Path) -> Result<SpectraSet> {
         }
         let stem = path.file_name().and_then(|s| s.to_str()).unwrap_or("spectrum");
         let names = (0..n).map(|i| format!("{stem}[{i}]")).collect();
-        return SpectraSet::new(path.to_path_buf(), wave.data.clone(), flux.data.iter().map(|&v| v as f32).collect(), ivar, names);
+        let set = SpectraSet::new(path.to_path_buf(), wave.data.clone(), flux.data.iter().map(|&v| v as f32).collect(), ivar, names)?;
+        // MaNGA test files carry one redshift per spectrum in a Z extension.
+        return match by_name("Z") {
+            Some(z) if z.data.len() == n => set.with_redshifts(z.data.clone()),
+            Some(z) => bail!("{}: Z has {} values for {n} spectra", path.display(), z.data.len()),
+            None => Ok(set),
+        };
     }
     // One spectrum in the first HDU with data.
     let img = hdus.iter().find(|h| !h.data.is_empty()).with_context(|| format!("{}: no HDU holds data", path.display()))?;

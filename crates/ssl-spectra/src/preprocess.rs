@@ -174,7 +174,7 @@ pub fn prepare(set: &SpectraSet, cfg: &PreprocessConfig) -> Result<SpectraSet> {
             Normalisation::None => {}
             Normalisation::Median => {
                 let m = median(&mut good.clone()).unwrap_or(0.0);
-                if !(m.abs() > 0.0) {
+                if m == 0.0 || !m.is_finite() {
                     bail!("{}: spectrum '{}' has a zero median flux and cannot be median-normalised", set.source.display(), set.names[i]);
                 }
                 set.flux[row.clone()].iter_mut().for_each(|f| *f /= m);

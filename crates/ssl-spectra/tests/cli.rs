@@ -22,14 +22,14 @@ fn write_fits(path: &Path, crval: f64, cdelt: f64, flux: &[f32]) {
         h.push_str(&card(k, &v));
     }
     h.push_str(&format!("{:<80}", "END"));
-    while h.len() % 2880 != 0 {
+    while !h.len().is_multiple_of(2880) {
         h.push(' ');
     }
     let mut bytes = h.into_bytes();
     for f in flux {
         bytes.extend_from_slice(&f.to_be_bytes());
     }
-    while bytes.len() % 2880 != 0 {
+    while !bytes.len().is_multiple_of(2880) {
         bytes.push(0);
     }
     std::fs::write(path, bytes).unwrap();

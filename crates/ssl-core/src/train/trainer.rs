@@ -121,7 +121,7 @@ pub struct Trainer {
 /// The JSON pointers at which `old` and `new` differ, outside `ignore`.
 pub fn config_differences(old: &serde_json::Value, new: &serde_json::Value, ignore: &[String]) -> Vec<String> {
     fn walk(path: String, a: &serde_json::Value, b: &serde_json::Value, ignore: &[String], out: &mut Vec<String>) {
-        if ignore.iter().any(|i| *i == path) {
+        if ignore.contains(&path) {
             return;
         }
         match (a, b) {

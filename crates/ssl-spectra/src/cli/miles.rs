@@ -84,7 +84,9 @@ pub fn run(a: Args) -> Result<()> {
     let train_truth: Vec<Vec<f64>> = cat.lookup(&train.names).into_iter().map(|v| v.unwrap_or_default()).collect();
     let q = cat.quantities.len();
 
-    let mut results: Vec<(String, Vec<ErrorSummary>, Option<(f64, f64, f64)>, f64)> = Vec::new();
+    // (method, errors per quantity, (QE, TE, fraction of nodes used) for maps, fit seconds)
+    type Row = (String, Vec<ErrorSummary>, Option<(f64, f64, f64)>, f64);
+    let mut results: Vec<Row> = Vec::new();
     for (label, kind) in [("DESOM", MapKind::Desom), ("classic SOM", MapKind::Som)] {
         let mut c = cfg.clone();
         c.map = kind;

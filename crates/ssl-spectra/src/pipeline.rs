@@ -125,12 +125,13 @@ impl FittedMap {
     }
 }
 
-/// Fits the configured map on the spectra of `cfg.data` and saves it under `cfg.out`.
-pub fn fit(cfg: &FitConfig, resume: bool) -> Result<FittedMap> {
+/// Fits the configured map on the spectra of `cfg.data` and saves it under `cfg.out`;
+/// returns the map and the prepared spectra it was fitted on.
+pub fn fit(cfg: &FitConfig, resume: bool) -> Result<(FittedMap, SpectraSet)> {
     let device = setup(cfg)?;
     let data = cfg.data.as_deref().context("no data given: pass --data PATH (or set `data` in the config file)")?;
     let set = load_prepared(data, &cfg.preprocess)?;
-    fit_set(cfg, &set, device, resume)
+    Ok((fit_set(cfg, &set, device, resume)?, set))
 }
 
 fn setup(cfg: &FitConfig) -> Result<Device> {

@@ -246,3 +246,71 @@ fn experiments_fingerprints_and_bench_run_on_tiny_data() {
     assert!((v["fit_ratio"].as_f64().unwrap() - v["ours_fit_spectra_per_second"].as_f64().unwrap() / 10.0).abs() < 1e-9);
     std::fs::remove_dir_all(&d).ok();
 }
+
+fn pad_block(mut b: Vec<u8>, fill: u8) -> Vec<u8> {
+    while !b.len().is_multiple_of(2880) {
+        b.push(fill);
+    }
+    b
+}
+
+/// A FITS file with an empty primary HDU and one binary table of float32 columns
+/// `(name, repeat, values)` over `rows` rows.
+fn write_table(path: &Path, rows: usize, columns: &[(&str, usize, Vec<f32>)]) {
+    let mut h = String::new();
+    for (k, v) in [("SIMPLE", "T"), ("BITPIX", "8"), ("NAXIS", "0"), ("EXTEND", "T")] {
+        h.push_str(&card(k, v));
+    }
+    h.push_str(&format!("{:<80}", "END"));
+    let mut bytes = pad_block(h.into_bytes(), b' ');
+    let mut x = String::new();
+    x.push_str(&format!("{:<80}", "XTENSION= 'BINTABLE'"));
+    let width: usize = columns.iter().map(|c| c.1 * 4).sum();
+    for (k, v) in [("BITPIX", "8".to_string()), ("NAXIS", "2".into()), ("NAXIS1", width.to_string()), ("NAXIS2", rows.to_string()), ("PCOUNT", "0".into()), ("GCOUNT", "1".into()), ("TFIELDS", columns.len().to_string())] {
+        x.push_str(&card(k, &v));
+    }
+    for (i, (name, repeat, _)) in columns.iter().enumerate() {
+        x.push_str(&format!("{:<80}", format!("TTYPE{}  = '{name}'", i + 1)));
+        x.push_str(&format!("{:<80}", format!("TFORM{}  = '{repeat}E'", i + 1)));
+    }
+    x.push_str(&format!("{:<80}", "END"));
+    bytes.extend(pad_block(x.into_bytes(), b' '));
+    let mut data = Vec::new();
+    for r in 0..rows {
+        for (_, repeat, values) in columns {
+            for v in &values[r * repeat..(r + 1) * repeat] {
+                data.extend_from_slice(&v.to_be_bytes());
+            }
+        }
+    }
+    bytes.extend(pad_block(data, 0));
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn binary_tables_in_both_layouts() {
+    let d = tmp("tables");
+    let cfg = config(&d);
+    // One spectrum per row, array columns.
+    let (rows, l) = (12, 50);
+    let wave: Vec<f32> = (0..rows).flat_map(|_| (0..l).map(|p| 5000.0 + 2.0 * p as f32)).collect();
+    let flux: Vec<f32> = (0..rows).flat_map(|i| star(i % 3, i, l)).collect();
+    let ivar = vec![1.0f32; rows * l];
+    write_table(&d.join("rows.fits"), rows, &[("WAVE", l, wave), ("FLUX", l, flux), ("IVAR", l, ivar)]);
+    let msg = ok(&["fit", "--config", s(&cfg), "--data", s(&d.join("rows.fits")), "--out", s(&d.join("m1")), "--map", "som", "--batch-size", "4"]);
+    assert!(msg.contains("fitted on 12 spectra"), "{msg}");
+    // One spectrum per file, one pixel per row (SDSS coadd style, log10 wavelengths).
+    let per_pixel = d.join("coadd");
+    std::fs::create_dir_all(&per_pixel).unwrap();
+    for i in 0..6 {
+        let loglam: Vec<f32> = (0..l).map(|p| (3.6 + 1e-4 * p as f64) as f32).collect();
+        write_table(&per_pixel.join(format!("spec{i}.fits")), l, &[("LOGLAM", 1, loglam), ("FLUX", 1, star(i % 3, i, l)), ("AND_MASK", 1, vec![0.0; l])]);
+    }
+    let placed = ok(&["fit", "--config", s(&cfg), "--data", s(&per_pixel), "--out", s(&d.join("m2")), "--map", "som", "--batch-size", "4"]);
+    assert!(placed.contains("fitted on 6 spectra"), "{placed}");
+    // A truncated table is an error naming the file.
+    let bytes = std::fs::read(d.join("rows.fits")).unwrap();
+    std::fs::write(d.join("cut.fits"), &bytes[..2 * 2880 + 700]).unwrap();
+    fails(&["fit", "--config", s(&cfg), "--data", s(&d.join("cut.fits")), "--out", s(&d.join("m3")), "--map", "som"], "cut.fits");
+    std::fs::remove_dir_all(&d).ok();
+}

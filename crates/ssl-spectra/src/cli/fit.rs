@@ -115,9 +115,7 @@ impl Args {
 
 pub fn run(a: Args) -> Result<()> {
     let cfg = a.config()?;
-    let data = cfg.data.clone().unwrap_or_default();
-    let map = fit(&cfg, a.resume)?;
-    let set = ssl_spectra::pipeline::load_prepared(&data, &cfg.preprocess)?;
+    let (map, set) = fit(&cfg, a.resume)?;
     let (_, _, q) = map.place(&set)?;
     println!(
         "{:?} map {}x{} fitted on {} spectra: quantization error {:.4}, topographic error {:.4}; saved in {}",

@@ -1,8 +1,9 @@
-//! FITS input through `fitsrs` (pure Rust): image HDUs with their header keywords,
-//! gzip-compressed or not. A truncated or malformed file is an error naming the file.
+//! FITS input through `fitsrs` (pure Rust): image HDUs and binary tables with their header
+//! keywords, gzip-compressed or not. A truncated or malformed file is an error naming the file.
 use anyhow::{bail, Context, Result};
 use fitsrs::card::Value;
-use fitsrs::{Fits, Pixels, HDU};
+use fitsrs::hdu::data::bintable::ColumnId;
+use fitsrs::{DataValue, Fits, Pixels, HDU};
 use std::collections::BTreeMap;
 use std::io::{Cursor, Read};
 use std::path::Path;
@@ -43,6 +44,29 @@ impl FitsImage {
     }
 }
 
+/// A binary-table HDU: numeric columns by name (`TTYPEn`), each `rows x repeat` values.
+#[derive(Debug, Clone)]
+pub struct FitsTable {
+    pub index: usize,
+    pub name: Option<String>,
+    pub rows: usize,
+    pub columns: Vec<(String, Vec<f64>)>,
+}
+
+impl FitsTable {
+    /// A column by case-insensitive name, with its repeat count (values per row).
+    pub fn column(&self, name: &str) -> Option<(&[f64], usize)> {
+        self.columns.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| (v.as_slice(), v.len() / self.rows.max(1)))
+    }
+}
+
+/// Everything readable in a FITS file.
+#[derive(Debug, Clone, Default)]
+pub struct FitsContents {
+    pub images: Vec<FitsImage>,
+    pub tables: Vec<FitsTable>,
+}
+
 /// Reads the file, undoing gzip compression when present.
 pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -61,12 +85,39 @@ fn to_f64<T: Into<f64>>(it: impl Iterator<Item = T>) -> Vec<f64> {
 
 /// Every image HDU of a FITS file (empty primaries included, with no data).
 pub fn read_fits_images(path: &Path) -> Result<Vec<FitsImage>> {
+    let c = read_fits(path)?;
+    if c.images.is_empty() {
+        bail!("{}: no image HDU found", path.display());
+    }
+    Ok(c.images)
+}
+
+fn value_f64(v: &DataValue) -> Option<(usize, f64)> {
+    let (col, x) = match v {
+        DataValue::Logical { value, column, .. } => (column, *value as u8 as f64),
+        DataValue::UnsignedByte { value, column, .. } => (column, *value as f64),
+        DataValue::Short { value, column, .. } => (column, *value as f64),
+        DataValue::Integer { value, column, .. } => (column, *value as f64),
+        DataValue::Long { value, column, .. } => (column, *value as f64),
+        DataValue::Float { value, column, .. } => (column, *value as f64),
+        DataValue::Double { value, column, .. } => (column, *value),
+        _ => return None,
+    };
+    match col {
+        ColumnId::Index(i) => Some((*i, x)),
+        ColumnId::Name(_) => None,
+    }
+}
+
+/// Every image HDU and binary table of a FITS file.
+pub fn read_fits(path: &Path) -> Result<FitsContents> {
     let bytes = read_maybe_gz(path)?;
     if bytes.len() < 2880 || !bytes.starts_with(b"SIMPLE  =") {
         bail!("{}: not a FITS file (no SIMPLE card in a 2880-byte header)", path.display());
     }
     let mut fits = Fits::from_reader(Cursor::new(bytes.as_slice()));
     let mut out = Vec::new();
+    let mut tables = Vec::new();
     let mut index = 0;
     while let Some(hdu) = fits.next() {
         let hdu = hdu.map_err(|e| anyhow::anyhow!("{}: HDU {index}: {e}", path.display()))?;
@@ -103,11 +154,40 @@ pub fn read_fits_images(path: &Path) -> Result<Vec<FitsImage>> {
                 img.data.iter_mut().for_each(|v| *v = *v * scale + zero);
             }
             out.push(img);
+        } else if let HDU::XBinaryTable(h) = hdu {
+            let header = h.get_header();
+            let rows = header.get_xtension().get_num_rows();
+            let ncols = header.get_xtension().get_num_cols();
+            let names: Vec<String> = (1..=ncols)
+                .map(|i| match header.get(&format!("TTYPE{i}")) {
+                    Some(Value::String { value, .. }) => value.trim().to_string(),
+                    _ => format!("COL{i}"),
+                })
+                .collect();
+            let extname = match header.get("EXTNAME") {
+                Some(Value::String { value, .. }) => Some(value.trim().to_string()),
+                _ => None,
+            };
+            let mut columns: Vec<(String, Vec<f64>)> = names.into_iter().map(|n| (n, Vec::new())).collect();
+            for v in fits.get_data(&h).table_data() {
+                if let Some((c, x)) = value_f64(&v) {
+                    if let Some(col) = columns.get_mut(c) {
+                        col.1.push(x);
+                    }
+                }
+            }
+            for (name, values) in &columns {
+                if rows > 0 && !values.is_empty() && values.len() % rows != 0 {
+                    bail!("{}: table HDU {index} is truncated: column {name} holds {} values for {rows} rows", path.display(), values.len());
+                }
+            }
+            columns.retain(|(_, v)| !v.is_empty());
+            tables.push(FitsTable { index, name: extname, rows, columns });
         }
         index += 1;
     }
-    if out.is_empty() {
-        bail!("{}: no image HDU found", path.display());
+    if out.is_empty() && tables.is_empty() {
+        bail!("{}: no image or table HDU found", path.display());
     }
-    Ok(out)
+    Ok(FitsContents { images: out, tables })
 }

@@ -5,7 +5,7 @@ pub mod fits;
 use crate::preprocess::rebin;
 use crate::spectra::SpectraSet;
 use anyhow::{bail, Context, Result};
-use fits::{read_fits_images, FitsImage};
+use fits::{read_fits, FitsImage, FitsTable};
 use std::path::{Path, PathBuf};
 
 fn is_fits(p: &Path) -> bool {
@@ -78,7 +78,16 @@ fn linear_axis(img: &FitsImage, n: usize, path: &Path) -> Result<Vec<f64>> {
 }
 
 fn load_fits(path: &Path) -> Result<SpectraSet> {
-    let hdus = read_fits_images(path)?;
+    let contents = read_fits(path)?;
+    if let Some(table) = contents.tables.iter().find(|t| t.column("FLUX").is_some()) {
+        if !contents.images.iter().any(|h| h.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case("FLUX"))) {
+            return load_table(path, table);
+        }
+    }
+    let hdus = contents.images;
+    if hdus.is_empty() {
+        bail!("{}: no image HDU and no binary table with a FLUX column", path.display());
+    }
     let by_name = |n: &str| hdus.iter().find(|h| h.name.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(n)));
     if let Some(flux) = by_name("FLUX") {
         // Row-stacked spectra (MaNGA test files): FLUX [N, L] with WAVE [L].
@@ -125,6 +134,42 @@ fn load_fits(path: &Path) -> Result<SpectraSet> {
     let ivar = flux.iter().map(|&f| if f == 0.0 { 0.0 } else { 1.0 }).collect();
     let name = path.file_name().and_then(|s| s.to_str()).unwrap_or("spectrum").to_string();
     SpectraSet::new(path.to_path_buf(), wave, flux, ivar, vec![name])
+}
+
+/// A binary table with a `FLUX` column: one spectrum per row when FLUX is an array column
+/// (wavelengths in a `WAVE` / `LAMBDA` array column, the same for every row, or `LOGLAM` in
+/// log10 Å), or one spectrum whose rows are pixels (SDSS `COADD` style: `LOGLAM` or `WAVE`
+/// per row). `IVAR` and `MASK` / `AND_MASK` columns are used when present.
+fn load_table(path: &Path, t: &FitsTable) -> Result<SpectraSet> {
+    let (flux, repeat) = t.column("FLUX").context("no FLUX column")?;
+    let wave_col = ["WAVE", "WAVELENGTH", "LAMBDA"].iter().find_map(|n| t.column(n)).map(|(v, r)| (v.to_vec(), r));
+    let (wave_all, wave_repeat) = match (wave_col, t.column("LOGLAM")) {
+        (Some(w), _) => w,
+        (None, Some((v, r))) => (v.iter().map(|x| 10f64.powf(*x)).collect(), r),
+        (None, None) => bail!("{}: table HDU {} has FLUX but no WAVE, LAMBDA or LOGLAM column", path.display(), t.index),
+    };
+    if wave_repeat != repeat {
+        bail!("{}: FLUX has {repeat} values per row but the wavelength column {wave_repeat}", path.display());
+    }
+    let (n, l) = if repeat > 1 { (t.rows, repeat) } else { (1, t.rows) };
+    let wave: Vec<f64> = wave_all[..l].to_vec();
+    if repeat > 1 && wave_all.chunks(l).any(|w| w != wave.as_slice()) {
+        bail!("{}: rows have different wavelength grids; store one spectrum per file or rebin first", path.display());
+    }
+    let mut ivar: Vec<f32> = match t.column("IVAR") {
+        Some((v, r)) if r == repeat => v.iter().map(|&x| x as f32).collect(),
+        Some(_) => bail!("{}: IVAR and FLUX columns differ in length", path.display()),
+        None => vec![1.0; n * l],
+    };
+    if let Some((m, r)) = t.column("MASK").or_else(|| t.column("AND_MASK")) {
+        if r != repeat {
+            bail!("{}: MASK and FLUX columns differ in length", path.display());
+        }
+        ivar.iter_mut().zip(m).filter(|(_, m)| **m != 0.0).for_each(|(iv, _)| *iv = 0.0);
+    }
+    let stem = path.file_name().and_then(|s| s.to_str()).unwrap_or("spectrum");
+    let names = if n == 1 { vec![stem.to_string()] } else { (0..n).map(|i| format!("{stem}[{i}]")).collect() };
+    SpectraSet::new(path.to_path_buf(), wave, flux.iter().map(|&x| x as f32).collect(), ivar, names)
 }
 
 /// CSV: a header `name,<wavelength 1>,<wavelength 2>,...` and one row per spectrum

@@ -162,13 +162,7 @@ pub fn fit_set(cfg: &FitConfig, set: &SpectraSet, device: Device, resume: bool) 
             // Prototypes start at the encodings of random training spectra, one per node.
             desom.set_init_pool(crate::som::sample_rows(&flux, cfg.shape.nodes(), cfg.train.seed));
             let mut batches = SpectraBatches::new(flux, weight, cfg.train.batch_size, cfg.train.seed)?;
-            let trainer = Trainer {
-                cfg: cfg.train.clone(),
-                out: cfg.out.clone(),
-                run_config: serde_json::to_value(cfg)?,
-                resume_may_change: ssl_core::config::RESUME_MAY_CHANGE.iter().map(|s| s.to_string()).collect(),
-                device,
-            };
+            let trainer = Trainer::for_run(cfg.train.clone(), cfg.out.clone(), cfg, device)?;
             trainer.fit(&vs, &mut desom, &mut batches, resume)?;
             let prototypes = desom.prototypes.detach().copy();
             FittedMap { config: cfg.clone(), shape: cfg.shape, prototypes, desom: Some((vs, desom)), wave: set.wave.clone(), device }

@@ -48,13 +48,7 @@ pub fn pretrain(cfg: &PretrainConfig, resume: bool) -> Result<TrainSummary> {
     let (vs, mut method) = build(cfg, &set, device)?;
     check_input_size(cfg, &set)?;
     let mut loader = ViewLoader::new(set.clone(), cfg.augment.clone(), cfg.views, cfg.train.batch_size, cfg.train.seed)?;
-    let trainer = Trainer {
-        cfg: cfg.train.clone(),
-        out: cfg.out.clone(),
-        run_config: serde_json::to_value(cfg)?,
-        resume_may_change: ssl_core::config::RESUME_MAY_CHANGE.iter().map(|s| s.to_string()).collect(),
-        device,
-    };
+    let trainer = Trainer::for_run(cfg.train.clone(), cfg.out.clone(), cfg, device)?;
     // The run's settings file is written only for a run this invocation owns.
     let existing = trainer.checkpoints().latest_path()?;
     if existing.is_none() {

@@ -153,6 +153,18 @@ fn step_seed(seed: u64, step: usize) -> u64 {
 }
 
 impl Trainer {
+    /// A trainer for a command run whose whole configuration `run_config` is stored in every
+    /// checkpoint; resuming may change only [`crate::config::RESUME_MAY_CHANGE`].
+    pub fn for_run(cfg: TrainConfig, out: PathBuf, run_config: &impl Serialize, device: Device) -> Result<Self> {
+        Ok(Self {
+            cfg,
+            out,
+            run_config: serde_json::to_value(run_config)?,
+            resume_may_change: crate::config::RESUME_MAY_CHANGE.iter().map(|s| s.to_string()).collect(),
+            device,
+        })
+    }
+
     pub fn checkpoints(&self) -> CheckpointDir {
         CheckpointDir::new(self.out.join("checkpoints"), self.cfg.keep_checkpoints)
     }

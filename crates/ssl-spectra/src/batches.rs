@@ -34,7 +34,7 @@ impl SpectraBatches {
         let n = self.flux.size()[0] as usize;
         let mut order: Vec<i64> = (0..n as i64).collect();
         order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(self.seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
-        let t = Tensor::from_slice(&order).to_kind(Kind::Int64);
+        let t = Tensor::from_slice(&order).to_kind(Kind::Int64).to_device(self.flux.device());
         self.epoch = Some((epoch, t.shallow_clone()));
         t
     }

@@ -155,7 +155,7 @@ pub struct Desom {
 impl Desom {
     pub fn new(vs: &nn::VarStore, pixels: i64, cfg: &DesomConfig) -> Result<Self> {
         cfg.shape.validate()?;
-        if cfg.latent < 1 || cfg.hidden.iter().any(|h| *h < 1) || pixels < 16 {
+        if cfg.latent < 1 || cfg.hidden.iter().any(|h| !(1..=100_000).contains(h)) || cfg.latent > 100_000 || pixels < 16 {
             bail!("desom: latent and hidden sizes must be positive and spectra at least 16 pixels (got {pixels})");
         }
         if !(cfg.t_max >= cfg.t_min && cfg.t_min > 0.0 && cfg.gamma >= 0.0) {

@@ -50,7 +50,10 @@ mod tests {
         assert_eq!(ids, vec![7, 9]);
         let v = Vec::<f32>::try_from(fp.flatten(0, -1)).unwrap();
         assert_eq!(v, vec![2.0 / 3.0, 1.0 / 3.0, 0.0, 0.0, 0.0, 1.0]);
-        assert_eq!(nearest_neighbour_agreement(&fp, &[0, 0]), 1.0);
+        // Two pairs of similar objects: each one's nearest fingerprint is its partner.
+        let (fp4, _) = fingerprints(&[0, 0, 0, 0, 0, 1, 2, 2, 2, 2, 2, 1], &[0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3], 3).unwrap();
+        assert_eq!(nearest_neighbour_agreement(&fp4, &[7, 7, 8, 8]), 1.0);
+        assert_eq!(nearest_neighbour_agreement(&fp4, &[7, 8, 7, 8]), 0.0);
         assert!(fingerprints(&[5], &[0], 3).is_err());
     }
 }

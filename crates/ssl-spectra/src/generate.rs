@@ -21,7 +21,7 @@ fn parse_name(name: &str) -> Option<(f64, f64)> {
     let rest = name.strip_prefix("Iun1.30Z")?.strip_suffix(".fits")?;
     let (mh, age) = rest.split_once('T')?;
     let sign = if mh.starts_with('m') { -1.0 } else { 1.0 };
-    Some((age.parse().ok()?, sign * mh[1..].parse::<f64>().ok()?))
+    Some((age.parse().ok()?, sign * mh.get(1..)?.parse::<f64>().ok()?))
 }
 
 /// Loads the SSP grid of a folder (all on one wavelength grid).

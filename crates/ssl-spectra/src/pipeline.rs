@@ -142,6 +142,11 @@ fn setup(cfg: &FitConfig) -> Result<Device> {
 pub fn fit_set(cfg: &FitConfig, set: &SpectraSet, device: Device, resume: bool) -> Result<FittedMap> {
     cfg.shape.validate()?;
     std::fs::create_dir_all(&cfg.out).with_context(|| format!("cannot create {}", cfg.out.display()))?;
+    // Node quantities of an earlier fit in this folder must not outlive it.
+    let stale = cfg.out.join("nodes.json");
+    if stale.exists() {
+        std::fs::remove_file(&stale).with_context(|| format!("cannot replace {}", stale.display()))?;
+    }
     let (flux, weight) = tensors(set, device);
     let map = match cfg.map {
         MapKind::Som => {
@@ -186,14 +191,22 @@ pub fn load_map(run: &Path, device: Option<&str>) -> Result<FittedMap> {
         cfg.device = d.to_string();
     }
     let device = setup(&cfg)?;
+    cfg.shape.validate()?;
     let grid_path = run.join("grid.json");
-    let wave: Vec<f64> = serde_json::from_str(&std::fs::read_to_string(&grid_path).with_context(|| format!("cannot read {}", grid_path.display()))?)?;
-    match cfg.map {
+    let wave: Vec<f64> = serde_json::from_str(&std::fs::read_to_string(&grid_path).with_context(|| format!("cannot read {}", grid_path.display()))?)
+        .with_context(|| format!("{}: not a wavelength grid", grid_path.display()))?;
+    if wave.len() < 16 || wave.windows(2).any(|w| w[1].partial_cmp(&w[0]) != Some(std::cmp::Ordering::Greater)) {
+        bail!("{}: the grid must hold at least 16 increasing wavelengths", grid_path.display());
+    }
+    let map = match cfg.map {
         MapKind::Som => {
             let path = run.join("som.safetensors");
             let t = Tensor::read_safetensors(&path).with_context(|| format!("cannot read {}", path.display()))?;
             let prototypes = t.into_iter().find(|(k, _)| k == "prototypes").map(|(_, v)| v.to_device(device)).context("som.safetensors has no prototypes")?;
-            Ok(FittedMap { shape: cfg.shape, prototypes, desom: None, wave, device, config: cfg })
+            if prototypes.size() != [cfg.shape.nodes() as i64, wave.len() as i64] {
+                bail!("{}: prototypes are {:?}, but the config and grid say [{}, {}]", path.display(), prototypes.size(), cfg.shape.nodes(), wave.len());
+            }
+            FittedMap { shape: cfg.shape, prototypes, desom: None, wave, device, config: cfg }
         }
         MapKind::Desom => {
             let vs = nn::VarStore::new(device);
@@ -201,9 +214,10 @@ pub fn load_map(run: &Path, device: Option<&str>) -> Result<FittedMap> {
             let ck = load_latest_weights(run, &vs)?;
             ssl_core::Method::load_state(&mut desom, &ck.section("method"))?;
             let prototypes = desom.prototypes.detach().copy();
-            Ok(FittedMap { shape: cfg.shape, prototypes, desom: Some((vs, desom)), wave, device, config: cfg })
+            FittedMap { shape: cfg.shape, prototypes, desom: Some((vs, desom)), wave, device, config: cfg }
         }
-    }
+    };
+    Ok(map)
 }
 
 /// Node distributions of the catalogue quantities of the spectra in `set`.
@@ -224,7 +238,14 @@ fn nodes_json(n: &NodeQuantities) -> serde_json::Value {
 /// Reads the node distributions written by `fit`.
 pub fn read_nodes(run: &Path) -> Result<NodeQuantities> {
     let path = run.join("nodes.json");
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).with_context(|| format!("{}: no node quantities (fit with --catalogue)", path.display()))?)?;
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).with_context(|| format!("{}: no node quantities (fit with --catalogue)", path.display()))?)
+        .with_context(|| format!("{}: not valid JSON", path.display()))?;
     let shape = MapShape { rows: v["rows"].as_u64().unwrap_or(0) as usize, cols: v["cols"].as_u64().unwrap_or(0) as usize };
-    Ok(NodeQuantities { shape, quantities: serde_json::from_value(v["quantities"].clone())?, values: serde_json::from_value(v["values"].clone())? })
+    shape.validate().with_context(|| format!("{}: bad map shape", path.display()))?;
+    let quantities: Vec<String> = serde_json::from_value(v["quantities"].clone()).with_context(|| format!("{}: bad quantities", path.display()))?;
+    let values: Vec<Vec<Vec<f64>>> = serde_json::from_value(v["values"].clone()).with_context(|| format!("{}: bad values", path.display()))?;
+    if quantities.is_empty() || values.len() != shape.nodes() || values.iter().any(|n| n.len() != quantities.len()) {
+        bail!("{}: expected {} nodes with {} quantities each", path.display(), shape.nodes(), quantities.len());
+    }
+    Ok(NodeQuantities { shape, quantities, values })
 }

@@ -64,10 +64,14 @@ pub fn rebin(set: &SpectraSet, grid: &[f64]) -> Result<SpectraSet> {
 
 /// A linear grid from `start` to `end` (inclusive when it falls on a step) every `step`.
 pub fn linear_grid(start: f64, end: f64, step: f64) -> Result<Vec<f64>> {
-    if !(step > 0.0 && end > start) {
-        bail!("grid: need start < end and step > 0 (got {start}, {end}, {step})");
+    if !(step > 0.0 && end > start && start.is_finite() && end.is_finite()) {
+        bail!("grid: need finite start < end and step > 0 (got {start}, {end}, {step})");
     }
-    let n = ((end - start) / step + 1e-9).floor() as usize + 1;
+    let n = ((end - start) / step + 1e-9).floor() + 1.0;
+    if n > 1e7 {
+        bail!("grid: {start}..{end} every {step} would have {n:.0} pixels (at most 10 million)");
+    }
+    let n = n as usize;
     Ok((0..n).map(|i| start + i as f64 * step).collect())
 }
 
@@ -108,9 +112,9 @@ fn median(v: &mut [f32]) -> Option<f32> {
     if v.is_empty() {
         return None;
     }
+    v.sort_unstable_by(|a, b| a.total_cmp(b));
     let mid = v.len() / 2;
-    v.select_nth_unstable_by(mid, |a, b| a.total_cmp(b));
-    Some(v[mid])
+    Some(if v.len().is_multiple_of(2) { (v[mid - 1] + v[mid]) / 2.0 } else { v[mid] })
 }
 
 /// Shifts observed wavelengths to the rest frame: `λ_rest = λ_obs / (1 + z)`.
@@ -134,9 +138,11 @@ pub fn prepare(set: &SpectraSet, cfg: &PreprocessConfig) -> Result<SpectraSet> {
         (Some(g), true) => {
             let (mut flux, mut ivar) = (Vec::new(), Vec::new());
             for i in 0..set.len() {
+                // Flux density per unit wavelength scales by (1 + z) into the rest frame.
+                let z1 = (1.0 + set.redshift[i]) as f32;
                 let (f, iv) = rebin_one(&to_rest_frame(&set.wave, set.redshift[i])?, set.flux_of(i), set.ivar_of(i), g);
-                flux.extend(f);
-                ivar.extend(iv);
+                flux.extend(f.iter().map(|v| v * z1));
+                ivar.extend(iv.iter().map(|v| v / (z1 * z1)));
             }
             SpectraSet::new(set.source.clone(), g.clone(), flux, ivar, set.names.clone())?
         }
@@ -218,7 +224,8 @@ mod tests {
         let grid = linear_grid(4000.5, 4097.5, 2.0).unwrap();
         let (f, iv) = rebin_one(&wave, &flux, &ivar, &grid);
         // Total flux over the covered range is conserved: sum(f_out * 2) == sum(f_in * 1).
-        let total_in: f64 = flux[1..99].iter().map(|&v| v as f64).sum();
+        // Output bins [4000, 4098] cover input pixels 0..97 (edges at +-0.5 Å).
+        let total_in: f64 = flux[..98].iter().map(|&v| v as f64).sum();
         let total_out: f64 = f.iter().map(|&v| v as f64 * 2.0).sum();
         assert!((total_in - total_out).abs() < 1e-3, "{total_in} vs {total_out}");
         assert!(iv.iter().all(|&v| (v - 2.0).abs() < 1e-5), "two pixels of ivar 1 average to ivar 2");

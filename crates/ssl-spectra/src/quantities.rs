@@ -27,7 +27,13 @@ impl Catalogue {
             if cells.len() != header.len() {
                 bail!("{}: row {} has {} cells, the header {}", path.display(), row + 2, cells.len(), header.len());
             }
-            let v: Vec<f64> = cells[1..].iter().map(|c| c.parse::<f64>().with_context(|| format!("{}: row {}: '{c}' is not a number", path.display(), row + 2))).collect::<Result<_>>()?;
+            let v: Vec<f64> = cells[1..]
+                .iter()
+                .map(|c| match c.parse::<f64>() {
+                    Ok(x) if x.is_finite() => Ok(x),
+                    _ => Err(anyhow::anyhow!("{}: row {}: '{c}' is not a finite number", path.display(), row + 2)),
+                })
+                .collect::<Result<_>>()?;
             values.insert(cells[0].to_string(), v);
         }
         Ok(Self { quantities: header[1..].to_vec(), values })

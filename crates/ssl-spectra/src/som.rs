@@ -16,8 +16,9 @@ pub struct MapShape {
 
 impl MapShape {
     pub fn validate(&self) -> Result<()> {
-        if self.rows == 0 || self.cols == 0 || self.rows * self.cols < 2 {
-            bail!("the map needs at least 2 nodes, got {}x{}", self.rows, self.cols);
+        let nodes = self.rows.saturating_mul(self.cols);
+        if !(2..=10_000).contains(&nodes) {
+            bail!("the map needs between 2 and 10000 nodes, got {}x{}", self.rows, self.cols);
         }
         Ok(())
     }
@@ -86,7 +87,7 @@ pub fn map_quality(x: &Tensor, prototypes: &Tensor, shape: MapShape) -> MapQuali
 
 /// `K` distinct random rows of `x` (with repetition when `x` has fewer rows).
 pub fn sample_rows(x: &Tensor, k: usize, seed: u64) -> Tensor {
-    let n = x.size()[0] as usize;
+    let n = (x.size()[0] as usize).max(1);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let idx: Vec<i64> = if n >= k { sample(&mut rng, n, k).into_iter().map(|i| i as i64).collect() } else { (0..k).map(|i| (i % n) as i64).collect() };
     x.index_select(0, &Tensor::from_slice(&idx).to_device(x.device()))
@@ -115,6 +116,9 @@ impl Default for SomConfig {
 /// `t_max` to `t_min`. Deterministic for a seed.
 pub fn train_som(x: &Tensor, cfg: &SomConfig) -> Result<Tensor> {
     cfg.shape.validate()?;
+    if !(cfg.t_max >= cfg.t_min && cfg.t_min > 0.0 && cfg.t_max.is_finite()) {
+        bail!("som: need finite t_max >= t_min > 0, got {} and {}", cfg.t_max, cfg.t_min);
+    }
     if x.dim() != 2 || x.size()[0] == 0 {
         bail!("SOM input must be a non-empty [N, D] matrix, got {:?}", x.size());
     }

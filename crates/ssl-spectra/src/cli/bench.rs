@@ -25,7 +25,7 @@ pub struct Args {
     pub iterations: usize,
     #[arg(long, default_value_t = 5)]
     pub repeats: usize,
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(i32).range(1..=1024))]
     pub threads: i32,
     /// Common grid start,end,step in Å.
     #[arg(long, value_delimiter = ',', default_value = "3550,7400,5")]

@@ -56,6 +56,9 @@ pub fn run(a: Args) -> Result<()> {
     if a.grid.len() != 3 {
         bail!("--grid takes start,end,step, got {:?}", a.grid);
     }
+    if !(a.test_fraction > 0.0 && a.test_fraction < 1.0) {
+        bail!("--test-fraction must be between 0 and 1, got {}", a.test_fraction);
+    }
     let cat = Catalogue::read_csv(&a.data.join("params.csv"))?;
     let t0 = Instant::now();
     let raw = load_spectra(&a.data, None)?;
@@ -78,6 +81,9 @@ pub fn run(a: Args) -> Result<()> {
     let mut order: Vec<usize> = (0..set.len()).collect();
     order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(a.seed));
     let n_test = ((set.len() as f64) * a.test_fraction).round() as usize;
+    if n_test == 0 || n_test >= set.len() || a.knn == 0 || a.knn > set.len() - n_test {
+        bail!("{} stars split into {} held out and {} for training: need both non-empty and 1 <= --knn <= the training stars", set.len(), n_test, set.len() - n_test);
+    }
     let (test_idx, train_idx) = order.split_at(n_test);
     let (train, test) = (set.select(train_idx), set.select(test_idx));
     let truth: Vec<Vec<f64>> = cat.lookup(&test.names).into_iter().map(|v| v.unwrap_or_default()).collect();

@@ -43,7 +43,8 @@ pub fn run(a: Args) -> Result<()> {
         bmus.iter().for_each(|b| hits[*b] += 1.0);
         grid_heatmap(&out.join("hits.png"), &format!("Hit map ({} spectra)", set.len()), map.shape, &hits)?;
     }
-    if let Ok(nodes) = read_nodes(&a.run) {
+    if a.run.join("nodes.json").exists() {
+        let nodes = read_nodes(&a.run)?;
         for (q, plane) in nodes.quantities.iter().zip(nodes.planes()) {
             grid_heatmap(&out.join(format!("component-{q}.png")), &format!("Component plane: median {q}"), map.shape, &plane)?;
         }

@@ -32,7 +32,7 @@ pub struct Args {
     #[arg(long, default_value_t = 2048)]
     pub images: usize,
     /// libtorch threads for the training step (both sides).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(i32).range(1..=1024))]
     pub threads: i32,
     #[arg(long, default_value = "cpu")]
     pub device: String,

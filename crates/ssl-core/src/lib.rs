@@ -8,6 +8,7 @@
 //! Data flows one way: batch of views -> [`method::Method::loss`] -> trainer.
 
 pub mod blocks;
+pub mod cli;
 pub mod config;
 pub mod device;
 pub mod eval;

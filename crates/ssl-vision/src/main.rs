@@ -42,11 +42,5 @@ fn main() -> ExitCode {
         Command::ObjectivesTable(a) => cli::table::run(a),
         Command::Bench(a) => cli::bench::run(a),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    ssl_core::cli::exit_code(result)
 }

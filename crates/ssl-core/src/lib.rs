@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod device;
 pub mod eval;
+pub mod memory;
 pub mod method;
 pub mod methods;
 pub mod objectives;

@@ -10,11 +10,32 @@ use tch::{Kind, Tensor};
 #[serde(deny_unknown_fields, default)]
 pub struct UotaConfig {
     pub enabled: bool,
+    /// Fraction of training before weighting starts, in `[0, 1]`.
     pub start_fraction: f64,
+    /// Temperature of the weights, finite and `> 0`.
     pub tau: f64,
+    /// Ridge added to the covariance, finite and `> 0`.
     pub eps: f64,
-    /// Views that define an instance's centre (the global views, first in the batch).
+    /// Views that define an instance's centre (the global views, first in the batch), `>= 1`.
     pub global_views: i64,
+}
+
+impl UotaConfig {
+    /// Checks every setting against its documented range, naming the key.
+    pub fn validate(&self) -> Result<()> {
+        if !(0.0..=1.0).contains(&self.start_fraction) {
+            bail!("train.uota.start_fraction must be in [0, 1] (a fraction of training), got {}", self.start_fraction);
+        }
+        for (name, v) in [("tau", self.tau), ("eps", self.eps)] {
+            if !(v > 0.0 && v.is_finite()) {
+                bail!("train.uota.{name} must be a positive finite number, got {v}");
+            }
+        }
+        if self.global_views < 1 {
+            bail!("train.uota.global_views must be at least 1, got {}", self.global_views);
+        }
+        Ok(())
+    }
 }
 
 impl Default for UotaConfig {

@@ -2,7 +2,7 @@
 //! are exact, NaN stops the run and keeps the last good checkpoint, optimisers behave.
 use anyhow::Result;
 use ssl_core::blocks::{BackboneConfig, BackboneKind};
-use ssl_core::train::{BatchSource, CheckpointDir, Optimizer, OptimizerConfig, OptimizerKind, TrainConfig, Trainer};
+use ssl_core::train::{BatchSource, CheckpointDir, Optimizer, OptimizerConfig, OptimizerKind, Resume, TrainConfig, Trainer};
 use ssl_core::{build_method, MethodConfig, METHODS};
 use std::collections::HashMap;
 use tch::{nn, Device, Kind, Tensor};
@@ -89,7 +89,7 @@ fn train_config(steps: usize) -> TrainConfig {
 
 fn trainer(out: &std::path::Path, cfg: TrainConfig) -> Trainer {
     let run_config = serde_json::to_value(&cfg).unwrap();
-    Trainer { cfg, out: out.to_path_buf(), run_config, resume_may_change: vec!["/progress".into()], device: Device::Cpu }
+    Trainer::new(cfg, out.to_path_buf(), run_config, vec!["/progress".into()], Device::Cpu)
 }
 
 fn weights(vs: &nn::VarStore) -> HashMap<String, Tensor> {
@@ -308,4 +308,193 @@ fn gradient_clipping_bounds_the_norm() {
     assert!((before - 400.0).abs() < 1e-3);
     let after = x.grad().norm().double_value(&[]);
     assert!((after - 1.0).abs() < 1e-4, "{after}");
+}
+
+/// Flips one byte in the middle of a checkpoint's tensor data.
+fn flip_a_byte(step_dir: &std::path::Path) {
+    let path = step_dir.join("tensors.safetensors");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let i = bytes.len() - bytes.len() / 3;
+    bytes[i] ^= 0x10;
+    std::fs::write(&path, bytes).unwrap();
+}
+
+#[test]
+fn a_corrupt_newest_checkpoint_is_found_and_the_newest_intact_one_resumes_exactly() {
+    let _serial = serial();
+    tch::set_num_threads(1);
+    let run = |out: &std::path::Path, corrupt: bool| {
+        tch::manual_seed(42);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let mut method = build_method("byol", &vs, &method_config()).unwrap();
+        let mut cfg = train_config(6);
+        cfg.checkpoint_every = 3;
+        let data = || Prototypes::new(16);
+        trainer(out, cfg.clone()).fit(&vs, method.as_mut(), &mut data(), false).unwrap();
+        if corrupt {
+            let ckpts = CheckpointDir::new(out.join("checkpoints"), 2);
+            flip_a_byte(&out.join("checkpoints/step-00000006"));
+            let err = format!("{:#}", ckpts.latest().err().unwrap());
+            assert!(err.contains("step-00000006") && err.contains("corrupt"), "{err}");
+            // Evaluation refuses it too.
+            assert!(ssl_core::train::load_latest_weights(out, &vs).is_err());
+            // --resume names the intact one and the flag that takes it.
+            let mut longer = cfg.clone();
+            longer.steps = 6;
+            let err = format!("{:#}", trainer(out, longer.clone()).fit(&vs, method.as_mut(), &mut data(), true).unwrap_err());
+            assert!(err.contains("failed verification") && err.contains("step-00000003") && err.contains("--resume-intact"), "{err}");
+            tch::manual_seed(7);
+            let vs = nn::VarStore::new(Device::Cpu);
+            let mut method = build_method("byol", &vs, &method_config()).unwrap();
+            let s = trainer(out, longer).fit(&vs, method.as_mut(), &mut data(), Resume::NewestIntact).unwrap();
+            assert_eq!(s.resumed_from, Some(3));
+            assert!(out.join("checkpoints/corrupt-step-00000006").is_dir(), "the corrupt checkpoint is set aside, not deleted");
+            return weights(&vs);
+        }
+        weights(&vs)
+    };
+    let (a, b) = (tmp("intact-straight"), tmp("intact-corrupt"));
+    let w1 = run(&a, false);
+    let w2 = run(&b, true);
+    for (name, t) in &w1 {
+        assert!(t.equal(&w2[name]), "weight {name} differs after resuming from the intact checkpoint");
+    }
+    std::fs::remove_dir_all(&a).ok();
+    std::fs::remove_dir_all(&b).ok();
+}
+
+#[test]
+fn step_folders_without_latest_are_resumed_not_overwritten() {
+    let _serial = serial();
+    tch::set_num_threads(1);
+    let out = tmp("no-latest");
+    let vs = nn::VarStore::new(Device::Cpu);
+    let mut method = build_method("simclr", &vs, &method_config()).unwrap();
+    trainer(&out, train_config(3)).fit(&vs, method.as_mut(), &mut Prototypes::new(16), false).unwrap();
+    std::fs::remove_file(out.join("checkpoints/latest")).unwrap();
+    let err = trainer(&out, train_config(3)).fit(&vs, method.as_mut(), &mut Prototypes::new(16), false).unwrap_err().to_string();
+    assert!(err.contains("already holds a run") && err.contains("step-00000003"), "{err}");
+    // The step folder is found without `latest`; a finished run resumed says so instead of training or printing NaN.
+    let s = trainer(&out, train_config(3)).fit(&vs, method.as_mut(), &mut Prototypes::new(16), true).unwrap();
+    assert!(s.already_finished && s.final_loss.is_finite() && s.resumed_from == Some(3), "{s:?}");
+    std::fs::remove_dir_all(&out).ok();
+}
+
+#[test]
+fn resuming_with_another_thread_count_is_refused_with_the_count_to_use() {
+    let _serial = serial();
+    tch::set_num_threads(1);
+    let out = tmp("threads");
+    let vs = nn::VarStore::new(Device::Cpu);
+    let mut method = build_method("simclr", &vs, &method_config()).unwrap();
+    let mut data = Prototypes::new(16);
+    data.fail_at = Some(4);
+    assert!(trainer(&out, train_config(6)).fit(&vs, method.as_mut(), &mut data, false).is_err());
+    tch::set_num_threads(2);
+    let err = trainer(&out, train_config(6)).fit(&vs, method.as_mut(), &mut Prototypes::new(16), true).unwrap_err().to_string();
+    tch::set_num_threads(1);
+    assert!(err.contains("1 libtorch threads") && err.contains("--threads 1"), "{err}");
+    trainer(&out, train_config(6)).fit(&vs, method.as_mut(), &mut Prototypes::new(16), true).unwrap();
+    std::fs::remove_dir_all(&out).ok();
+}
+
+/// Wraps a method and sets one model buffer to infinity after a given step, as an
+/// exploding BatchNorm running variance does while the loss itself stays finite.
+struct PoisonsABuffer {
+    inner: Box<dyn ssl_core::Method>,
+    buffer: Tensor,
+    after: usize,
+}
+
+impl ssl_core::Method for PoisonsABuffer {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn loss(&mut self, views: &[Tensor], ctx: &ssl_core::StepContext) -> Result<ssl_core::MethodLoss> {
+        self.inner.loss(views, ctx)
+    }
+    fn after_step(&mut self, ctx: &ssl_core::StepContext) -> Result<()> {
+        self.inner.after_step(ctx)?;
+        if ctx.step + 1 == self.after {
+            tch::no_grad(|| {
+                let _ = self.buffer.fill_(f64::INFINITY);
+            });
+        }
+        Ok(())
+    }
+    fn backbone(&self) -> &dyn ssl_core::blocks::Backbone {
+        self.inner.backbone()
+    }
+    fn state(&self) -> Vec<(String, Tensor)> {
+        self.inner.state()
+    }
+    fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
+        self.inner.load_state(state)
+    }
+}
+
+#[test]
+fn a_checkpoint_is_never_written_with_non_finite_buffers() {
+    let _serial = serial();
+    let out = tmp("inf-buffer");
+    let vs = nn::VarStore::new(Device::Cpu);
+    let inner = build_method("simclr", &vs, &method_config()).unwrap();
+    let vars = vs.variables();
+    let name = vars.keys().filter(|k| k.ends_with("running_var")).min().expect("the ConvNet has BatchNorm buffers").clone();
+    let mut method = PoisonsABuffer { inner, buffer: vars[&name].shallow_clone(), after: 5 };
+    let err = trainer(&out, train_config(10)).fit(&vs, &mut method, &mut Prototypes::new(16), false).unwrap_err().to_string();
+    assert!(err.contains(&name) && err.contains("non-finite") && err.contains("step-00000003"), "{err}");
+    let ck = CheckpointDir::new(out.join("checkpoints"), 2).latest().unwrap().unwrap();
+    assert_eq!(ck.meta.step, 3, "the last good checkpoint stays the newest");
+    assert!(ssl_core::train::first_non_finite(ck.tensors.iter()).is_none());
+    std::fs::remove_dir_all(&out).ok();
+}
+
+#[test]
+fn a_failed_checkpoint_write_leaves_no_temporary_folder() {
+    let out = tmp("failed-save");
+    let ckpts = CheckpointDir::new(out.join("checkpoints"), 2);
+    let meta = ssl_core::train::CheckpointMeta {
+        step: 1,
+        seed: 0,
+        method: "x".into(),
+        config: serde_json::json!({}),
+        threads: 1,
+        data_fingerprint: None,
+        checksums: Default::default(),
+    };
+    let t = vec![("a".to_string(), Tensor::from_slice(&[1f32, 2.0]))];
+    // A file name inside a folder that does not exist makes the write fail half-way.
+    let again = vec![("a".to_string(), Tensor::from_slice(&[1f32, 2.0]))];
+    assert!(ckpts.save(&meta, &t, &[("missing/b.safetensors", again)]).is_err());
+    let left: Vec<_> = std::fs::read_dir(out.join("checkpoints")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    ckpts.save(&meta, &t, &[]).unwrap();
+    assert!(ckpts.latest().unwrap().is_some());
+    std::fs::remove_dir_all(&out).ok();
+}
+
+#[test]
+fn nonsense_settings_are_refused_naming_the_key() {
+    let cases: Vec<(&str, Box<dyn Fn(&mut TrainConfig)>)> = vec![
+        ("min_lr_ratio", Box::new(|c| c.min_lr_ratio = -0.5)),
+        ("weight_decay", Box::new(|c| c.optimizer.weight_decay = f64::NAN)),
+        ("weight_decay", Box::new(|c| c.optimizer.weight_decay = -1e-4)),
+        ("beta1", Box::new(|c| c.optimizer.beta1 = 1.0)),
+        ("beta2", Box::new(|c| c.optimizer.beta2 = 1.5)),
+        ("momentum", Box::new(|c| c.optimizer.momentum = -0.1)),
+        ("eps", Box::new(|c| c.optimizer.eps = 0.0)),
+        ("start_fraction", Box::new(|c| c.uota.start_fraction = f64::NAN)),
+        ("start_fraction", Box::new(|c| c.uota.start_fraction = -1.0)),
+        ("tau", Box::new(|c| c.uota.tau = -3.0)),
+        ("lr", Box::new(|c| c.lr = f64::INFINITY)),
+        ("clip_grad_norm", Box::new(|c| c.clip_grad_norm = Some(f64::INFINITY))),
+    ];
+    assert!(train_config(3).validate().is_ok());
+    for (key, change) in cases {
+        let mut c = train_config(3);
+        change(&mut c);
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains(key), "{key}: {err}");
+    }
 }

@@ -161,11 +161,31 @@ impl Desom {
         if !(cfg.t_max >= cfg.t_min && cfg.t_min > 0.0 && cfg.gamma >= 0.0) {
             bail!("desom: need t_max >= t_min > 0 and gamma >= 0");
         }
+        Self::check_memory(pixels, cfg)?;
         let root = vs.root();
         let encoder = Encoder::new(&(&root / "encoder"), pixels, cfg);
         let decoder = Decoder::new(&(&root / "decoder"), pixels, cfg);
         let prototypes = (&root / "som").zeros("prototypes", &[cfg.shape.nodes() as i64, cfg.latent]);
         Ok(Self { encoder, decoder, prototypes, shape: cfg.shape, cfg: cfg.clone(), grid: cfg.shape.distances(vs.device()), initialised: false, init_pool: None })
+    }
+
+    /// Parameters of the encoder and decoder for spectra of `pixels` (as `f64`: computed
+    /// before anything is allocated, from sizes the user chose).
+    pub fn parameter_count(pixels: i64, cfg: &DesomConfig) -> f64 {
+        let chain = |dims: &[f64]| dims.windows(2).map(|w| (w[0] + 1.0) * w[1]).sum::<f64>();
+        let hidden: Vec<f64> = cfg.hidden.iter().map(|&h| h as f64).collect();
+        let (p, latent) = (pixels as f64, cfg.latent as f64);
+        let encoder = match cfg.architecture {
+            Architecture::Mlp => chain(&[&[p][..], &hidden, &[latent]].concat()),
+            Architecture::Conv => (p / 8.0 + 1.0) * 64.0 * latent + 7.0 * (16.0 + 16.0 * 32.0 + 32.0 * 64.0),
+        };
+        let decoder = chain(&[&[latent][..], &hidden.iter().rev().copied().collect::<Vec<_>>(), &[p]].concat());
+        encoder + decoder
+    }
+
+    /// Refuses sizes whose networks, gradients and Adam moments would not fit in memory.
+    pub fn check_memory(pixels: i64, cfg: &DesomConfig) -> Result<()> {
+        ssl_core::memory::check_fits("the DESOM networks and their optimiser state", "preprocess.grid (fewer pixels) or desom.hidden", Self::parameter_count(pixels, cfg) * 16.0)
     }
 
     /// Latent codes of spectra `[N, L]` (no gradient), `batch` rows at a time.

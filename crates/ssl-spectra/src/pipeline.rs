@@ -2,14 +2,14 @@
 //! it, read quantities off it.
 use crate::batches::SpectraBatches;
 use crate::desom::{Desom, DesomConfig};
-use crate::io::load_spectra;
+use crate::io::load_spectra_skipping;
 use crate::preprocess::{prepare, PreprocessConfig};
 use crate::quantities::{Catalogue, NodeQuantities};
 use crate::som::{best_matching_units, map_quality, squared_distances, train_som, MapQuality, MapShape, SomConfig};
 use crate::spectra::SpectraSet;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use ssl_core::train::{load_latest_weights, OptimizerConfig, OptimizerKind, TrainConfig, Trainer};
+use ssl_core::train::{load_latest_weights, OptimizerConfig, OptimizerKind, Resume, RunLock, TrainConfig, Trainer};
 use std::path::{Path, PathBuf};
 use tch::{nn, Device, Kind, Tensor};
 
@@ -68,6 +68,31 @@ impl Default for FitConfig {
     }
 }
 
+impl FitConfig {
+    /// Checks every setting against its valid range (also for configs read back from a
+    /// run folder), naming the key.
+    pub fn validate(&self) -> Result<()> {
+        self.shape.validate()?;
+        if self.threads > 1024 {
+            bail!("threads must be at most 1024, got {}", self.threads);
+        }
+        if !(self.preprocess.max_bad_fraction >= 0.0 && self.preprocess.max_bad_fraction <= 1.0) {
+            bail!("preprocess.max_bad_fraction must be in [0, 1], got {}", self.preprocess.max_bad_fraction);
+        }
+        if self.map == MapKind::Desom && self.train.steps <= self.desom.pretrain_steps {
+            bail!("desom: train.steps ({}) must exceed desom.pretrain_steps ({})", self.train.steps, self.desom.pretrain_steps);
+        }
+        let (d, s) = (&self.desom, &self.som);
+        if !(d.gamma >= 0.0 && d.gamma.is_finite() && d.t_min > 0.0 && d.t_max >= d.t_min && d.t_max.is_finite()) {
+            bail!("desom: need a finite gamma >= 0 and finite t_max >= t_min > 0 (got gamma {}, t_max {}, t_min {})", d.gamma, d.t_max, d.t_min);
+        }
+        if !(s.t_min > 0.0 && s.t_max >= s.t_min && s.t_max.is_finite()) || s.iterations == 0 || s.iterations > 1_000_000 {
+            bail!("som: need finite t_max >= t_min > 0 and 1 to 1e6 iterations (got {}, {}, {})", s.t_max, s.t_min, s.iterations);
+        }
+        self.train.validate()
+    }
+}
+
 /// Reads a fit config file over the defaults, key by key.
 pub fn read_config(path: &Path) -> Result<FitConfig> {
     ssl_core::config::read_toml(path)
@@ -80,7 +105,7 @@ pub fn load_prepared(path: &Path, pre: &PreprocessConfig) -> Result<SpectraSet> 
         [a, b, c] => Some(crate::preprocess::linear_grid(*a, *b, *c)?),
         _ => None,
     };
-    prepare(&load_spectra(path, grid.as_deref())?, pre)
+    prepare(&load_spectra_skipping(path, grid.as_deref(), pre.skip_bad)?, pre)
 }
 
 /// Flux and pixel-weight tensors `[N, L]` of a set.
@@ -127,7 +152,8 @@ impl FittedMap {
 
 /// Fits the configured map on the spectra of `cfg.data` and saves it under `cfg.out`;
 /// returns the map and the prepared spectra it was fitted on.
-pub fn fit(cfg: &FitConfig, resume: bool) -> Result<(FittedMap, SpectraSet)> {
+pub fn fit(cfg: &FitConfig, resume: impl Into<Resume>) -> Result<(FittedMap, SpectraSet)> {
+    cfg.validate()?;
     let device = setup(cfg)?;
     let data = cfg.data.as_deref().context("no data given: pass --data PATH (or set `data` in the config file)")?;
     let set = load_prepared(data, &cfg.preprocess)?;
@@ -138,47 +164,86 @@ fn setup(cfg: &FitConfig) -> Result<Device> {
     ssl_core::device::setup_runtime(&cfg.device, cfg.threads)
 }
 
-/// Fits on an already prepared set (used by the experiments too).
-pub fn fit_set(cfg: &FitConfig, set: &SpectraSet, device: Device, resume: bool) -> Result<FittedMap> {
-    cfg.shape.validate()?;
-    std::fs::create_dir_all(&cfg.out).with_context(|| format!("cannot create {}", cfg.out.display()))?;
-    // Node quantities of an earlier fit in this folder must not outlive it.
-    let stale = cfg.out.join("nodes.json");
-    if stale.exists() {
-        std::fs::remove_file(&stale).with_context(|| format!("cannot replace {}", stale.display()))?;
+/// Settings of a fit that may change on resume: where and how visibly it runs, and the
+/// catalogue (read after training, it does not change the map).
+fn resume_may_change() -> Vec<String> {
+    ssl_core::config::RESUME_MAY_CHANGE.iter().map(|s| s.to_string()).chain(["/catalogue".to_string()]).collect()
+}
+
+/// Whether `dir` already holds a fitted map or a fit in progress.
+fn holds_a_run(dir: &Path) -> bool {
+    ["config.toml", "som.safetensors", "grid.json", "checkpoints"].iter().any(|f| dir.join(f).exists())
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path)).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Fits on an already prepared set (used by the experiments too). Every input, the
+/// catalogue included, is checked before anything is written; the run folder is locked
+/// while the fit runs; a folder that already holds a map is refused unless a DESOM fit is
+/// resumed.
+pub fn fit_set(cfg: &FitConfig, set: &SpectraSet, device: Device, resume: impl Into<Resume>) -> Result<FittedMap> {
+    let resume = resume.into();
+    cfg.validate()?;
+    let catalogue = match &cfg.catalogue {
+        Some(path) => {
+            let cat = Catalogue::read_csv(path)?;
+            cat.check_coverage(&set.names, path)?;
+            Some(cat)
+        }
+        None => None,
+    };
+    if cfg.map == MapKind::Desom {
+        Desom::check_memory(set.pixels() as i64, &cfg.desom)?;
     }
+    if !resume.is_resume() && holds_a_run(&cfg.out) {
+        bail!("{} already holds a map; pass --resume to continue a DESOM fit or choose another output folder", cfg.out.display());
+    }
+    if resume.is_resume() && cfg.map == MapKind::Som && holds_a_run(&cfg.out) {
+        bail!("{}: a classic SOM fit has no checkpoints to resume; fit into another output folder", cfg.out.display());
+    }
+    let _lock = RunLock::acquire(&cfg.out)?;
     let (flux, weight) = tensors(set, device);
     let map = match cfg.map {
         MapKind::Som => {
             let som_cfg = SomConfig { shape: cfg.shape, ..cfg.som.clone() };
             let prototypes = train_som(&flux, &som_cfg)?;
             let path = cfg.out.join("som.safetensors");
-            Tensor::write_safetensors(&[("prototypes", prototypes.to_device(Device::Cpu))], &path).with_context(|| format!("cannot write {}", path.display()))?;
+            let tmp = cfg.out.join("som.safetensors.tmp");
+            Tensor::write_safetensors(&[("prototypes", prototypes.to_device(Device::Cpu))], &tmp)
+                .and_then(|_| Ok(std::fs::rename(&tmp, &path)?))
+                .with_context(|| format!("cannot write {}", path.display()))?;
             FittedMap { config: cfg.clone(), shape: cfg.shape, prototypes, desom: None, wave: set.wave.clone(), device }
         }
         MapKind::Desom => {
             let desom_cfg = DesomConfig { shape: cfg.shape, ..cfg.desom.clone() };
-            if cfg.train.steps <= desom_cfg.pretrain_steps {
-                bail!("desom: train.steps ({}) must exceed desom.pretrain_steps ({})", cfg.train.steps, desom_cfg.pretrain_steps);
-            }
             tch::manual_seed(cfg.train.seed as i64);
             let vs = nn::VarStore::new(device);
             let mut desom = Desom::new(&vs, set.pixels() as i64, &desom_cfg)?;
             // Prototypes start at the encodings of random training spectra, one per node.
             desom.set_init_pool(crate::som::sample_rows(&flux, cfg.shape.nodes(), cfg.train.seed));
             let mut batches = SpectraBatches::new(flux, weight, cfg.train.batch_size, cfg.train.seed)?;
-            let trainer = Trainer::for_run(cfg.train.clone(), cfg.out.clone(), cfg, device)?;
+            let run_config = serde_json::to_value(cfg)?;
+            let trainer = Trainer::new(cfg.train.clone(), cfg.out.clone(), run_config, resume_may_change(), device).with_data_fingerprint(set.fingerprint());
             trainer.fit(&vs, &mut desom, &mut batches, resume)?;
             let prototypes = desom.prototypes.detach().copy();
             FittedMap { config: cfg.clone(), shape: cfg.shape, prototypes, desom: Some((vs, desom)), wave: set.wave.clone(), device }
         }
     };
-    let grid_path = cfg.out.join("grid.json");
-    std::fs::write(&grid_path, serde_json::to_string(&set.wave)?).with_context(|| format!("cannot write {}", grid_path.display()))?;
-    std::fs::write(cfg.out.join("config.toml"), toml::to_string(cfg)?).with_context(|| format!("cannot write {}", cfg.out.display()))?;
-    if let Some(cat) = &cfg.catalogue {
-        let nodes = node_quantities(&map, set, &Catalogue::read_csv(cat)?)?;
-        std::fs::write(cfg.out.join("nodes.json"), serde_json::to_string(&nodes_json(&nodes))?)?;
+    write_atomically(&cfg.out.join("grid.json"), serde_json::to_string(&set.wave)?.as_bytes())?;
+    write_atomically(&cfg.out.join("config.toml"), toml::to_string(cfg)?.as_bytes())?;
+    // Node quantities always describe the map now in the folder.
+    let nodes_path = cfg.out.join("nodes.json");
+    match &catalogue {
+        Some(cat) => {
+            let nodes = node_quantities(&map, set, cat)?;
+            write_atomically(&nodes_path, serde_json::to_string(&nodes_json(&nodes))?.as_bytes())?;
+        }
+        None if nodes_path.exists() => std::fs::remove_file(&nodes_path).with_context(|| format!("cannot remove the stale {}", nodes_path.display()))?,
+        None => {}
     }
     Ok(map)
 }
@@ -190,8 +255,8 @@ pub fn load_map(run: &Path, device: Option<&str>) -> Result<FittedMap> {
     if let Some(d) = device {
         cfg.device = d.to_string();
     }
+    cfg.validate().with_context(|| format!("{}: the run's config is not valid", cfg_path.display()))?;
     let device = setup(&cfg)?;
-    cfg.shape.validate()?;
     let grid_path = run.join("grid.json");
     let wave: Vec<f64> = serde_json::from_str(&std::fs::read_to_string(&grid_path).with_context(|| format!("cannot read {}", grid_path.display()))?)
         .with_context(|| format!("{}: not a wavelength grid", grid_path.display()))?;

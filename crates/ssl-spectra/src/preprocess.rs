@@ -48,11 +48,17 @@ pub fn rebin_one(wave: &[f64], flux: &[f32], ivar: &[f32], grid: &[f64]) -> (Vec
     (out_f, out_iv)
 }
 
+/// Refuses a grid whose rebinned fluxes and inverse variances would not fit in memory.
+fn check_rebinned_memory(spectra: usize, pixels: usize) -> Result<()> {
+    ssl_core::memory::check_fits(&format!("{spectra} spectra rebinned to {pixels} pixels"), "preprocess.grid (a coarser step)", spectra as f64 * pixels as f64 * 8.0 * 2.0)
+}
+
 /// Rebins every spectrum of `set` onto `grid`.
 pub fn rebin(set: &SpectraSet, grid: &[f64]) -> Result<SpectraSet> {
     if grid.len() < 2 || grid.windows(2).any(|w| w[1] <= w[0]) {
         bail!("the target grid must have at least 2 strictly increasing wavelengths");
     }
+    check_rebinned_memory(set.len(), grid.len())?;
     let (mut flux, mut ivar) = (Vec::with_capacity(set.len() * grid.len()), Vec::with_capacity(set.len() * grid.len()));
     for i in 0..set.len() {
         let (f, iv) = rebin_one(&set.wave, set.flux_of(i), set.ivar_of(i), grid);
@@ -136,6 +142,7 @@ pub fn prepare(set: &SpectraSet, cfg: &PreprocessConfig) -> Result<SpectraSet> {
     let mut set = match (&grid, shifted) {
         (None, true) => bail!("{}: redshifted spectra need a common rest-frame grid (preprocess.grid) to be shifted onto", set.source.display()),
         (Some(g), true) => {
+            check_rebinned_memory(set.len(), g.len())?;
             let (mut flux, mut ivar) = (Vec::new(), Vec::new());
             for i in 0..set.len() {
                 // Flux density per unit wavelength scales by (1 + z) into the rest frame.

@@ -21,7 +21,8 @@ impl Catalogue {
         if header.len() < 2 {
             bail!("{}: the header needs a name column and at least one quantity", path.display());
         }
-        let mut values = HashMap::new();
+        let mut values: HashMap<String, Vec<f64>> = HashMap::new();
+        let mut first_row: HashMap<String, usize> = HashMap::new();
         for (row, line) in lines.enumerate() {
             let cells: Vec<&str> = line.split(',').map(str::trim).collect();
             if cells.len() != header.len() {
@@ -34,9 +35,33 @@ impl Catalogue {
                     _ => Err(anyhow::anyhow!("{}: row {}: '{c}' is not a finite number", path.display(), row + 2)),
                 })
                 .collect::<Result<_>>()?;
-            values.insert(cells[0].to_string(), v);
+            let name = cells[0].to_string();
+            if let Some(old) = values.get(&name) {
+                let first = first_row[&name];
+                if old != &v {
+                    bail!("{}: '{name}' appears in rows {first} and {} with different values; keep one", path.display(), row + 2);
+                }
+                eprintln!("note: {}: '{name}' appears twice (rows {first} and {}) with the same values", path.display(), row + 2);
+                continue;
+            }
+            first_row.insert(name.clone(), row + 2);
+            values.insert(name, v);
         }
         Ok(Self { quantities: header[1..].to_vec(), values })
+    }
+
+    /// Checks before any training that the catalogue `path` names the spectra: none matched
+    /// is an error; fewer than half matched is reported.
+    pub fn check_coverage(&self, names: &[String], path: &Path) -> Result<usize> {
+        let matched = self.lookup(names).iter().filter(|v| v.is_some()).count();
+        if matched == 0 {
+            let example = names.first().map(String::as_str).unwrap_or("");
+            bail!("{}: none of the {} spectra has an entry (names such as '{example}' must match the catalogue's first column)", path.display(), names.len());
+        }
+        if matched * 2 < names.len() {
+            eprintln!("warning: {}: only {matched} of {} spectra ({:.0}%) have catalogue entries", path.display(), names.len(), 100.0 * matched as f64 / names.len() as f64);
+        }
+        Ok(matched)
     }
 
     /// Values for spectrum names (None where the catalogue has no entry).

@@ -16,6 +16,20 @@ pub struct SpectraSet {
 }
 
 impl SpectraSet {
+    /// SHA-256 of the grid, names, fluxes and pixel weights: a resumed fit may read the
+    /// same spectra from another path, but not other spectra.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        self.wave.iter().for_each(|w| h.update(w.to_le_bytes()));
+        for n in &self.names {
+            h.update((n.len() as u64).to_le_bytes());
+            h.update(n.as_bytes());
+        }
+        self.flux.iter().chain(&self.ivar).for_each(|v| h.update(v.to_le_bytes()));
+        ssl_core::train::hex(&h.finalize())
+    }
+
     /// Builds a set, masking non-finite fluxes and checking shapes.
     pub fn new(source: PathBuf, wave: Vec<f64>, mut flux: Vec<f32>, mut ivar: Vec<f32>, names: Vec<String>) -> Result<Self> {
         let l = wave.len();

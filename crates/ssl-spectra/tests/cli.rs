@@ -314,3 +314,81 @@ fn binary_tables_in_both_layouts() {
     fails(&["fit", "--config", s(&cfg), "--data", s(&d.join("cut.fits")), "--out", s(&d.join("m3")), "--map", "som"], "cut.fits");
     std::fs::remove_dir_all(&d).ok();
 }
+
+/// A little-endian float32 NPY file in C order.
+fn write_npy(path: &Path, shape: &[usize], data: &[f32]) {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    data.iter().for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn hostile_input_is_refused_before_anything_is_written_or_lost() {
+    let d = tmp("hostile");
+    let lib = library(&d);
+    let cfg = config(&d);
+    let c = s(&cfg);
+    let cat = lib.join("params.csv");
+    // A truncated NPY is an error, not a read past its end.
+    let npy = d.join("npy");
+    std::fs::create_dir_all(&npy).unwrap();
+    let flux: Vec<f32> = (0..12).flat_map(|i| star(i % 3, i, 64)).collect();
+    write_npy(&npy.join("spectra.npy"), &[12, 64], &flux);
+    write_npy(&npy.join("wave.npy"), &[64], &(0..64).map(|p| 5000.0 + 3.0 * p as f32).collect::<Vec<_>>());
+    ok(&["fit", "--config", c, "--data", s(&npy.join("spectra.npy")), "--out", s(&d.join("npy-som")), "--map", "som"]);
+    let bytes = std::fs::read(npy.join("spectra.npy")).unwrap();
+    std::fs::write(npy.join("trunc.npy"), &bytes[..bytes.len() - 100]).unwrap();
+    std::fs::copy(npy.join("wave.npy"), npy.join("trunc.wave.npy")).unwrap();
+    fails(&["map", "--run", s(&d.join("npy-som")), "--data", s(&npy.join("trunc.npy"))], "truncated or padded");
+
+    // A refused re-fit keeps the run as it was (nodes.json included), for DESOM and SOM.
+    for map in ["desom", "som"] {
+        let out = d.join(format!("refit-{map}"));
+        ok(&["fit", "--config", c, "--data", s(&lib), "--catalogue", s(&cat), "--out", s(&out), "--map", map]);
+        let before: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
+        fails(&["fit", "--config", c, "--data", s(&lib), "--catalogue", s(&cat), "--out", s(&out), "--map", map], "already holds a map");
+        let after: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(before.len(), after.len(), "{map}: {before:?} -> {after:?}");
+        ok(&["predict", "--run", s(&out), "--data", s(&lib)]);
+    }
+    // A catalogue that cannot work is found before training, and nothing is written.
+    let fresh = d.join("fresh");
+    fails(&["fit", "--config", c, "--data", s(&lib), "--catalogue", s(&d.join("missing.csv")), "--out", s(&fresh)], "missing.csv");
+    std::fs::write(d.join("dup.csv"), "file,teff\nstar00.fits,4000\nstar00.fits,5000\n").unwrap();
+    fails(&["fit", "--config", c, "--data", s(&lib), "--catalogue", s(&d.join("dup.csv")), "--out", s(&fresh)], "rows 2 and 3");
+    std::fs::write(d.join("other.csv"), "file,teff\nvega.fits,9600\n").unwrap();
+    fails(&["fit", "--config", c, "--data", s(&lib), "--catalogue", s(&d.join("other.csv")), "--out", s(&fresh)], "none of the 36 spectra");
+    assert!(!fresh.exists(), "a refused fit wrote {}", fresh.display());
+    // The same spectra at another path resume; other spectra do not.
+    let moved = d.join("moved");
+    std::fs::rename(&lib, &moved).unwrap();
+    let out = d.join("refit-desom");
+    ok(&["fit", "--config", c, "--data", s(&moved), "--catalogue", s(&moved.join("params.csv")), "--out", s(&out), "--map", "desom", "--resume"]);
+    write_fits(&moved.join("star00.fits"), 4000.0, 2.0, &star(2, 0, 200));
+    fails(&["fit", "--config", c, "--data", s(&moved), "--out", s(&out), "--map", "desom", "--resume"], "differ in content");
+    // One unreadable file in a folder: map and predict name it, and --skip-bad leaves it out.
+    std::fs::write(moved.join("broken.fits"), b"SIMPLE  = not really").unwrap();
+    fails(&["predict", "--run", s(&out), "--data", s(&moved)], "broken.fits");
+    let o = run(&["predict", "--run", s(&out), "--data", s(&moved), "--skip-bad"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("leaving out") && String::from_utf8_lossy(&o.stdout).lines().count() == 37);
+    ok(&["map", "--run", s(&out), "--data", s(&moved), "--skip-bad"]);
+    // Sizes that cannot be allocated name the setting instead of aborting.
+    std::fs::write(d.join("two.csv"), "name,5000,5001,5002,5003\na,1,2,3,4\nb,4,3,2,1\n").unwrap();
+    std::fs::write(d.join("big.toml"), "device = \"cpu\"\nthreads = 1\n[train]\nprogress = false\n").unwrap();
+    fails(&["fit", "--config", s(&d.join("big.toml")), "--data", s(&d.join("two.csv")), "--out", s(&fresh), "--grid", "5000,5003,0.0000004"], "preprocess.grid");
+    // Nonsense settings.
+    std::fs::write(d.join("neg.toml"), std::fs::read_to_string(&cfg).unwrap() + "min_lr_ratio = -1.0\n").unwrap();
+    fails(&["fit", "--config", s(&d.join("neg.toml")), "--data", s(&moved), "--out", s(&fresh)], "min_lr_ratio");
+    assert!(!fresh.exists());
+    std::fs::remove_dir_all(&d).ok();
+}

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AugmentConfig {
-    /// Output side length; 0 keeps the input size.
+    /// Output side length, at most 4096; 0 keeps the input size.
     pub size: usize,
     pub crop_scale: (f64, f64),
     pub crop_ratio: (f64, f64),
@@ -53,6 +53,9 @@ impl Default for AugmentConfig {
 
 impl AugmentConfig {
     pub fn validate(&self) -> Result<()> {
+        if self.size > 4096 {
+            bail!("augment.size must be at most 4096 px (0 keeps the input size), got {}", self.size);
+        }
         let p = [self.flip_p, self.jitter_p, self.grayscale_p, self.blur_p, self.solarize_p];
         if p.iter().any(|p| !(0.0..=1.0).contains(p)) {
             bail!("augment: probabilities must be in [0, 1]");

@@ -56,6 +56,27 @@ impl Default for PretrainConfig {
     }
 }
 
+impl PretrainConfig {
+    /// Checks every setting against its valid range (also for configs read back from
+    /// checkpoints), naming the key.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !(2..=64).contains(&self.views) {
+            anyhow::bail!("views must be between 2 and 64, got {}", self.views);
+        }
+        if self.limit == Some(0) {
+            anyhow::bail!("limit must be at least 1 (or absent for all images)");
+        }
+        if self.threads > 1024 {
+            anyhow::bail!("threads must be at most 1024, got {}", self.threads);
+        }
+        if self.model.backbone.width < 1 || self.model.backbone.width > 4096 {
+            anyhow::bail!("model.backbone.width must be between 1 and 4096, got {}", self.model.backbone.width);
+        }
+        self.augment.validate()?;
+        self.train.validate()
+    }
+}
+
 /// Settings of the frozen-feature evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

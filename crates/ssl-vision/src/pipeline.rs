@@ -5,7 +5,7 @@ use crate::loader::ViewLoader;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use ssl_core::eval::{export_embeddings, extract_features, knn_accuracy, linear_probe};
-use ssl_core::train::{load_latest_weights, TrainSummary, Trainer};
+use ssl_core::train::{load_latest_weights, Resume, RunLock, TrainSummary, Trainer};
 use ssl_core::{build_method, Method};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,22 +39,37 @@ pub fn build(cfg: &PretrainConfig, set: &ImageSet, device: Device) -> Result<(nn
 }
 
 /// Pre-trains the configured method on unlabelled images; writes checkpoints, metrics
-/// and the effective config (`config.toml`) under `cfg.out`.
-pub fn pretrain(cfg: &PretrainConfig, resume: bool) -> Result<TrainSummary> {
+/// and the effective config (`config.toml`) under `cfg.out`, which is locked against
+/// other processes while this one runs. Every input is checked before the folder is
+/// touched.
+pub fn pretrain(cfg: &PretrainConfig, resume: impl Into<Resume>) -> Result<TrainSummary> {
     ssl_core::find_method(&cfg.method)?;
-    cfg.augment.validate()?;
+    cfg.validate()?;
     let device = setup_runtime(&cfg.device, cfg.threads)?;
     let set = Arc::new(load_images(cfg.data.as_deref(), Some("train"), cfg.limit)?);
-    let (vs, mut method) = build(cfg, &set, device)?;
     check_input_size(cfg, &set)?;
+    check_memory(cfg, &set)?;
+    let (vs, mut method) = build(cfg, &set, device)?;
     let mut loader = ViewLoader::new(set.clone(), cfg.augment.clone(), cfg.views, cfg.train.batch_size, cfg.train.seed)?;
-    let trainer = Trainer::for_run(cfg.train.clone(), cfg.out.clone(), cfg, device)?;
+    let _lock = RunLock::acquire(&cfg.out)?;
+    let trainer = Trainer::for_run(cfg.train.clone(), cfg.out.clone(), cfg, device)?.with_data_fingerprint(set.fingerprint());
     // The run's settings file is written only for a run this invocation owns.
     let existing = trainer.checkpoints().latest_path()?;
     if existing.is_none() {
         write_atomically(&cfg.out.join("config.toml"), toml::to_string(cfg)?.as_bytes())?;
     }
     trainer.fit(&vs, method.as_mut(), &mut loader, resume)
+}
+
+/// Refuses sizes whose batches (in flight in the loader and through the first layer)
+/// would not fit in memory, naming the settings.
+fn check_memory(cfg: &PretrainConfig, set: &ImageSet) -> Result<()> {
+    let side = if cfg.augment.size == 0 { set.height.max(set.width) } else { cfg.augment.size } as f64;
+    let views = cfg.views as f64 * cfg.train.batch_size as f64;
+    let inputs = views * set.channels as f64 * side * side * 4.0;
+    let first_layer = views * cfg.model.backbone.width.max(1) as f64 * side * side * 4.0 * 3.0;
+    // The loader keeps a few batches in flight beside the one being trained on.
+    ssl_core::memory::check_fits("a batch of augmented views", "augment.size or train.batch_size", inputs * 5.0 + first_layer)
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -83,7 +98,10 @@ pub fn run_config(run: &Path) -> Result<PretrainConfig> {
     let ck = ssl_core::train::CheckpointDir::new(run.join("checkpoints"), 1)
         .latest()?
         .with_context(|| format!("{}: no checkpoint found (is this a pre-training output folder?)", run.display()))?;
-    serde_json::from_value(ck.meta.config.clone()).with_context(|| format!("{}: checkpoint config is not a vision pre-training config", ck.dir.display()))
+    let cfg: PretrainConfig =
+        serde_json::from_value(ck.meta.config.clone()).with_context(|| format!("{}: checkpoint config is not a vision pre-training config", ck.dir.display()))?;
+    cfg.validate().with_context(|| format!("{}: the checkpoint's config is not valid", ck.dir.display()))?;
+    Ok(cfg)
 }
 
 /// Frozen-feature evaluation results.
@@ -95,6 +113,8 @@ pub struct EvalReport {
     pub linear_train_top1: f64,
     pub train_images: usize,
     pub test_images: usize,
+    /// Class names by label (empty where the data name none).
+    pub classes: Vec<String>,
 }
 
 /// Features of a whole image set with the method's backbone (evaluation mode).
@@ -111,7 +131,9 @@ pub fn features(method: &dyn Method, set: &ImageSet, cfg: &PretrainConfig, batch
 
 /// kNN and linear-probe accuracy of an encoder: the trained one of `run`, or (with
 /// `random_init`) the same architecture with fresh weights.
+/// Test labels follow the training set's classes by name, not by folder position.
 pub fn evaluate(cfg: &PretrainConfig, run: Option<&Path>, train: &ImageSet, test: &ImageSet, eval: &EvalConfig, device: Device, export: Option<&Path>) -> Result<EvalReport> {
+    let test = &test.relabelled_as(train)?;
     let (vs, method) = build(cfg, train, device)?;
     let encoder = match run {
         Some(dir) => {
@@ -149,6 +171,7 @@ pub fn evaluate(cfg: &PretrainConfig, run: Option<&Path>, train: &ImageSet, test
         linear_train_top1: lin.train_accuracy,
         train_images: train.n,
         test_images: test.n,
+        classes: train.class_names.clone(),
     })
 }
 

@@ -271,3 +271,128 @@ fn bad_input_gives_clear_errors() {
     fails(&["pretrain", "--config", c, "--data", s(&d), "--out", out, "--device", "tpu"], "unknown device");
     std::fs::remove_dir_all(&d).ok();
 }
+
+/// An ImageFolder with the given classes: dark images for `a`, bright ones for `b`.
+fn class_folder(root: &Path, classes: &[&str], per_class: u8) {
+    for class in classes {
+        let dir = root.join(class);
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..per_class {
+            let base = if *class == "a" { 10 } else { 220 };
+            image::GrayImage::from_fn(16, 16, |x, y| image::Luma([base + ((x + y + i as u32) % 7) as u8])).save(dir.join(format!("{i}.png"))).unwrap();
+        }
+    }
+}
+
+#[test]
+fn test_classes_are_matched_by_name_not_folder_position() {
+    let d = tmp("classes");
+    dataset(&d);
+    let cfg = small_config(&d);
+    let run_dir = d.join("run");
+    ok(&["pretrain", "--config", s(&cfg), "--data", s(&d), "--out", s(&run_dir)]);
+    let (train, only_b, unknown) = (d.join("A"), d.join("B"), d.join("C"));
+    class_folder(&train, &["a", "b"], 12);
+    class_folder(&only_b, &["b"], 6);
+    class_folder(&unknown, &["b", "zebra"], 3);
+    let out = ok(&["eval", "--run", s(&run_dir), "--train-data", s(&train), "--test-data", s(&only_b), "--knn-k", "5", "--linear-epochs", "50"]);
+    let eval: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run_dir.join("eval.json")).unwrap()).unwrap();
+    assert_eq!(eval["knn_top1"].as_f64(), Some(1.0), "{out}\n{eval}");
+    assert_eq!(eval["classes"], serde_json::json!(["a", "b"]));
+    fails(&["eval", "--run", s(&run_dir), "--train-data", s(&train), "--test-data", s(&unknown)], "class 'zebra' is not one of the 2 classes");
+    std::fs::remove_dir_all(&d).ok();
+}
+
+#[test]
+fn a_run_folder_is_locked_while_a_process_trains_in_it() {
+    let d = tmp("lock");
+    dataset(&d);
+    let cfg = small_config(&d);
+    let out = d.join("run");
+    let args = ["pretrain", "--config", s(&cfg), "--data", s(&d), "--out", s(&out), "--steps", "100000", "--checkpoint-every", "50000"];
+    let mut first = Command::new(BIN).args(args).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let t0 = std::time::Instant::now();
+    while !out.join("metrics.jsonl").exists() {
+        assert!(first.try_wait().unwrap().is_none(), "the first run ended early");
+        assert!(t0.elapsed().as_secs() < 120, "the first run did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    fails(&args, "is in use by another process");
+    first.kill().unwrap(); // SIGKILL: the lock dies with the process.
+    first.wait().unwrap();
+    // Killed before its first checkpoint, the folder holds no run: a new one may start.
+    let short = ["pretrain", "--config", s(&cfg), "--data", s(&d), "--out", s(&out), "--steps", "2"];
+    ok(&short);
+    fails(&short, "--resume");
+    std::fs::remove_dir_all(&d).ok();
+}
+
+/// Rewrites one tensor of a checkpoint and its recorded checksum, as a run whose
+/// BatchNorm statistics blew up would have written it before the guard existed.
+fn poison_checkpoint(step_dir: &Path) {
+    let path = step_dir.join("tensors.safetensors");
+    let mut tensors = tch::Tensor::read_safetensors(&path).unwrap();
+    let (_, t) = tensors.iter_mut().find(|(k, _)| k.ends_with("running_var")).unwrap();
+    *t = t.full_like(f64::INFINITY);
+    tch::Tensor::write_safetensors(&tensors, &path).unwrap();
+    let meta_path = step_dir.join("meta.json");
+    let mut meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&meta_path).unwrap()).unwrap();
+    meta["checksums"]["tensors.safetensors"] = ssl_core::train::file_sha256(&path).unwrap().into();
+    std::fs::write(&meta_path, meta.to_string()).unwrap();
+}
+
+#[test]
+fn checkpoints_are_verified_and_nonsense_settings_refused() {
+    let d = tmp("verify");
+    dataset(&d);
+    let cfg = small_config(&d);
+    let c = s(&cfg);
+    let run_dir = d.join("run");
+    let r = s(&run_dir);
+    ok(&["pretrain", "--config", c, "--data", s(&d), "--out", r]);
+    // Resuming with another thread count is refused and names the count to use.
+    fails(&["pretrain", "--config", c, "--data", s(&d), "--out", r, "--resume", "--threads", "2"], "--threads 1");
+    // The same images at another path resume; other images do not.
+    let copy = d.join("copy");
+    std::fs::create_dir_all(&copy).unwrap();
+    for f in ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"] {
+        std::fs::copy(d.join(f), copy.join(f)).unwrap();
+    }
+    ok(&["pretrain", "--config", c, "--data", s(&copy.join("train-images-idx3-ubyte.gz")), "--out", r, "--resume"]);
+    let (px, l) = images(96, 9);
+    write_idx_gz(&copy.join("train-images-idx3-ubyte.gz"), &[96, 16, 16], &px);
+    write_idx_gz(&copy.join("train-labels-idx1-ubyte.gz"), &[96], &l);
+    fails(&["pretrain", "--config", c, "--data", s(&copy.join("train-images-idx3-ubyte.gz")), "--out", r, "--resume"], "differ in content");
+    // A flipped byte in the newest checkpoint: eval and --resume refuse it, the latter
+    // offering the intact one, which --resume-intact takes.
+    let newest = run_dir.join("checkpoints/step-00000004/tensors.safetensors");
+    let mut bytes = std::fs::read(&newest).unwrap();
+    let i = bytes.len() - 64;
+    bytes[i] ^= 1;
+    std::fs::write(&newest, bytes).unwrap();
+    fails(&["eval", "--run", r, "--data", s(&d)], "corrupt");
+    fails(&["pretrain", "--config", c, "--data", s(&d), "--out", r, "--resume"], "--resume-intact");
+    let msg = ok(&["pretrain", "--config", c, "--data", s(&d), "--out", r, "--resume-intact"]);
+    assert!(msg.contains("4 steps"), "{msg}");
+    assert!(run_dir.join("checkpoints/corrupt-step-00000004").is_dir());
+    // A checkpoint holding infinite BatchNorm statistics is not evaluated.
+    poison_checkpoint(&run_dir.join("checkpoints/step-00000004"));
+    fails(&["eval", "--run", r, "--data", s(&d)], "NaN or infinity");
+    // Settings out of range, and sizes that cannot be allocated, name the key.
+    for (toml, key) in [
+        ("min_lr_ratio = -0.5\n", "min_lr_ratio"),
+        ("[train.optimizer]\nbeta1 = 1.0\n", "beta1"),
+        ("[train.optimizer]\nweight_decay = -1.0\n", "weight_decay"),
+        ("[train.uota]\nstart_fraction = -2.0\n", "start_fraction"),
+        ("[augment]\nsize = 100000\n", "augment.size"),
+        ("[augment]\nsize = 4000\n", "augment.size or train.batch_size"),
+    ] {
+        let p = d.join("bad-range.toml");
+        // The small config ends in its [train] table.
+        std::fs::write(&p, std::fs::read_to_string(&cfg).unwrap() + toml).unwrap();
+        let out = d.join("never");
+        fails(&["pretrain", "--config", s(&p), "--data", s(&d), "--out", s(&out)], key);
+        assert!(!out.exists(), "{key}: a refused run wrote {}", out.display());
+    }
+    std::fs::remove_dir_all(&d).ok();
+}

@@ -32,13 +32,42 @@ impl std::str::FromStr for OptimizerKind {
 #[serde(deny_unknown_fields, default)]
 pub struct OptimizerConfig {
     pub kind: OptimizerKind,
+    /// SGD / LARS momentum, in `[0, 1)`.
     pub momentum: f64,
+    /// Decoupled (AdamW) or L2 (SGD, LARS) weight decay, finite and `>= 0`.
     pub weight_decay: f64,
+    /// AdamW first-moment decay, in `[0, 1)`.
     pub beta1: f64,
+    /// AdamW second-moment decay, in `[0, 1)`.
     pub beta2: f64,
+    /// AdamW denominator guard, finite and `> 0`.
     pub eps: f64,
-    /// LARS trust coefficient.
+    /// LARS trust coefficient, finite and `> 0`.
     pub lars_eta: f64,
+}
+
+impl OptimizerConfig {
+    /// Checks every setting against its documented range, naming the key.
+    pub fn validate(&self) -> Result<()> {
+        let unit = |name: &str, v: f64| -> Result<()> {
+            if !(0.0..1.0).contains(&v) {
+                bail!("train.optimizer.{name} must be in [0, 1), got {v}");
+            }
+            Ok(())
+        };
+        unit("momentum", self.momentum)?;
+        unit("beta1", self.beta1)?;
+        unit("beta2", self.beta2)?;
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            bail!("train.optimizer.weight_decay must be a finite number >= 0, got {}", self.weight_decay);
+        }
+        for (name, v) in [("eps", self.eps), ("lars_eta", self.lars_eta)] {
+            if !(v > 0.0 && v.is_finite()) {
+                bail!("train.optimizer.{name} must be a positive finite number, got {v}");
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for OptimizerConfig {

@@ -1,5 +1,6 @@
 //! The training loop.
-use super::{warmup_cosine, CheckpointDir, CheckpointMeta, MetricsLog, Optimizer, OptimizerConfig};
+use super::checkpoint::first_non_finite;
+use super::{warmup_cosine, Checkpoint, CheckpointDir, CheckpointMeta, MetricsLog, Optimizer, OptimizerConfig};
 use crate::method::{Method, MethodLoss, StepContext};
 use crate::uota::{uota_weighted_loss, UotaConfig};
 use anyhow::{bail, Context, Result};
@@ -70,22 +71,31 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// Checks every setting against its valid range (also for configs read back from
+    /// checkpoints), naming the key.
     pub fn validate(&self) -> Result<()> {
         if self.steps == 0 || self.batch_size < 2 || self.accumulate == 0 {
             bail!("train: steps and accumulate must be at least 1 and batch_size at least 2 (got {}, {}, {})", self.steps, self.accumulate, self.batch_size);
         }
-        if !(self.lr > 0.0 && self.lr.is_finite()) {
-            bail!("train: lr must be a positive number, got {}", self.lr);
+        if self.steps > 100_000_000 || self.batch_size > 1_000_000 || self.accumulate > 10_000 {
+            bail!("train: steps (at most 1e8), batch_size (at most 1e6) or accumulate (at most 1e4) is out of range (got {}, {}, {})", self.steps, self.batch_size, self.accumulate);
         }
-        if self.checkpoint_every == 0 || self.log_every == 0 {
-            bail!("train: checkpoint_every and log_every must be at least 1");
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            bail!("train.lr must be a positive finite number, got {}", self.lr);
+        }
+        if !(0.0..=1.0).contains(&self.min_lr_ratio) {
+            bail!("train.min_lr_ratio must be in [0, 1] (a fraction of the peak learning rate), got {}", self.min_lr_ratio);
+        }
+        if self.checkpoint_every == 0 || self.log_every == 0 || self.keep_checkpoints == 0 {
+            bail!("train: checkpoint_every, log_every and keep_checkpoints must be at least 1");
         }
         if let Some(c) = self.clip_grad_norm {
-            if c.is_nan() || c <= 0.0 {
-                bail!("train: clip_grad_norm must be positive, got {c}");
+            if !(c > 0.0 && c.is_finite()) {
+                bail!("train.clip_grad_norm must be a positive finite number, got {c}");
             }
         }
-        Ok(())
+        self.optimizer.validate()?;
+        self.uota.validate()
     }
 
     /// Whether UOTA weighting is on at `step`.
@@ -104,6 +114,45 @@ pub struct TrainSummary {
     pub seconds: f64,
     pub samples_per_second: f64,
     pub checkpoint: PathBuf,
+    /// The run had already finished: nothing was trained (the losses come from its log).
+    pub already_finished: bool,
+}
+
+/// Whether (and from which checkpoint) a run continues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resume {
+    /// Start a new run; refuse a folder that already holds checkpoints.
+    No,
+    /// Continue from the newest checkpoint; refuse when it fails verification.
+    Latest,
+    /// Continue from the newest checkpoint that passes verification, setting newer
+    /// corrupt ones aside.
+    NewestIntact,
+}
+
+impl From<bool> for Resume {
+    fn from(resume: bool) -> Self {
+        if resume {
+            Resume::Latest
+        } else {
+            Resume::No
+        }
+    }
+}
+
+impl Resume {
+    /// The mode chosen by a CLI's `--resume` and `--resume-intact` flags.
+    pub fn from_flags(resume: bool, intact: bool) -> Self {
+        match (resume, intact) {
+            (_, true) => Resume::NewestIntact,
+            (true, false) => Resume::Latest,
+            (false, false) => Resume::No,
+        }
+    }
+
+    pub fn is_resume(self) -> bool {
+        self != Resume::No
+    }
 }
 
 /// Runs a method over a batch source, with checkpoints under `out/checkpoints`.
@@ -116,6 +165,8 @@ pub struct Trainer {
     /// difference from the checkpoint's configuration would break exact resumption.
     pub resume_may_change: Vec<String>,
     pub device: Device,
+    /// SHA-256 of the training data's content (see [`Trainer::with_data_fingerprint`]).
+    pub data_fingerprint: Option<String>,
 }
 
 /// The JSON pointers at which `old` and `new` differ, outside `ignore`.
@@ -153,60 +204,129 @@ fn step_seed(seed: u64, step: usize) -> u64 {
 }
 
 impl Trainer {
+    /// A trainer whose whole configuration `run_config` is stored in every checkpoint;
+    /// resuming may change only the settings at `resume_may_change`.
+    pub fn new(cfg: TrainConfig, out: PathBuf, run_config: serde_json::Value, resume_may_change: Vec<String>, device: Device) -> Self {
+        Self { cfg, out, run_config, resume_may_change, device, data_fingerprint: None }
+    }
+
     /// A trainer for a command run whose whole configuration `run_config` is stored in every
     /// checkpoint; resuming may change only [`crate::config::RESUME_MAY_CHANGE`].
     pub fn for_run(cfg: TrainConfig, out: PathBuf, run_config: &impl Serialize, device: Device) -> Result<Self> {
-        Ok(Self {
-            cfg,
-            out,
-            run_config: serde_json::to_value(run_config)?,
-            resume_may_change: crate::config::RESUME_MAY_CHANGE.iter().map(|s| s.to_string()).collect(),
-            device,
-        })
+        let may_change = crate::config::RESUME_MAY_CHANGE.iter().map(|s| s.to_string()).collect();
+        Ok(Self::new(cfg, out, serde_json::to_value(run_config)?, may_change, device))
+    }
+
+    /// Records the content hash of the training data: a resume then checks the data's
+    /// content instead of its path (`/data` may change, the bytes may not).
+    pub fn with_data_fingerprint(mut self, fingerprint: String) -> Self {
+        self.data_fingerprint = Some(fingerprint);
+        if !self.resume_may_change.iter().any(|p| p == "/data") {
+            self.resume_may_change.push("/data".into());
+        }
+        self
     }
 
     pub fn checkpoints(&self) -> CheckpointDir {
         CheckpointDir::new(self.out.join("checkpoints"), self.cfg.keep_checkpoints)
     }
 
+    /// Finds the checkpoint a run continues from, or refuses to start over an existing run.
+    fn starting_checkpoint(&self, ckpts: &CheckpointDir, resume: Resume) -> Result<Option<Checkpoint>> {
+        match resume {
+            Resume::No => match ckpts.latest_path()? {
+                Some(dir) => bail!(
+                    "{} already holds a run ({}); pass --resume to continue it or choose another output folder",
+                    self.out.display(),
+                    dir.display()
+                ),
+                None => Ok(None),
+            },
+            Resume::Latest => {
+                let Some(dir) = ckpts.latest_path()? else { return Ok(None) };
+                match Checkpoint::load(&dir) {
+                    Ok(ck) => Ok(Some(ck)),
+                    Err(e) => {
+                        let offer = match ckpts.newest_intact() {
+                            Ok((Some(ck), _)) => format!("the newest intact checkpoint is {} (step {}): pass --resume-intact to continue from it", ck.dir.display(), ck.meta.step),
+                            _ => "no older checkpoint is intact".to_string(),
+                        };
+                        Err(e.context(format!("cannot resume {}: its newest checkpoint {} failed verification; {offer}", self.out.display(), dir.display())))
+                    }
+                }
+            }
+            Resume::NewestIntact => {
+                let (ck, bad) = ckpts.newest_intact()?;
+                for b in &bad {
+                    let aside = ckpts.set_aside(&b.dir)?;
+                    eprintln!("note: {} failed verification ({}); moved to {}", b.dir.display(), b.reason, aside.display());
+                }
+                if ck.is_none() && !bad.is_empty() {
+                    bail!("cannot resume {}: no checkpoint passed verification", self.out.display());
+                }
+                Ok(ck)
+            }
+        }
+    }
+
+    /// Checks that `ck` continues this very run: same method, settings, data and thread
+    /// count.
+    fn check_resumable(&self, ck: &Checkpoint, method: &dyn Method) -> Result<()> {
+        if ck.meta.method != method.name() {
+            bail!("{} holds a '{}' run, not '{}'", ck.dir.display(), ck.meta.method, method.name());
+        }
+        let diff = config_differences(&ck.meta.config, &self.run_config, &self.resume_may_change);
+        if !diff.is_empty() {
+            bail!(
+                "cannot resume {}: the settings differ from the checkpoint's, so the run would not continue exactly ({}). Resume with the run's config.toml or choose another output folder",
+                self.out.display(),
+                diff.join("; ")
+            );
+        }
+        if let (Some(old), Some(new)) = (&ck.meta.data_fingerprint, &self.data_fingerprint) {
+            if old != new {
+                bail!("cannot resume {}: the training data differ in content from the data the run was trained on (SHA-256 {old} in the checkpoint, {new} now)", self.out.display());
+            }
+        }
+        let threads = tch::get_num_threads().max(0) as usize;
+        if ck.meta.threads != 0 && ck.meta.threads != threads {
+            bail!(
+                "cannot resume {}: the run was trained with {} libtorch threads and this process uses {threads}; results depend on the thread count, so pass --threads {} to continue it exactly",
+                self.out.display(),
+                ck.meta.threads,
+                ck.meta.threads
+            );
+        }
+        Ok(())
+    }
+
     /// Trains `method` (whose trainable variables live in `vs`). With `resume`, continues
-    /// from the newest checkpoint under `out`; without it, refuses to overwrite one.
-    pub fn fit(&self, vs: &nn::VarStore, method: &mut dyn Method, data: &mut dyn BatchSource, resume: bool) -> Result<TrainSummary> {
+    /// from a checkpoint under `out`; without it, refuses to overwrite one.
+    pub fn fit(&self, vs: &nn::VarStore, method: &mut dyn Method, data: &mut dyn BatchSource, resume: impl Into<Resume>) -> Result<TrainSummary> {
+        let resume = resume.into();
         self.cfg.validate()?;
-        std::fs::create_dir_all(&self.out).with_context(|| format!("cannot create output folder {}", self.out.display()))?;
         let ckpts = self.checkpoints();
         let mut optimizer = Optimizer::new(self.cfg.optimizer.clone(), vs.variables());
         let mut start = 0;
         let mut last_good: Option<PathBuf> = None;
-        match (resume, ckpts.latest()?) {
-            (true, Some(ck)) => {
-                if ck.meta.method != method.name() {
-                    bail!("{} holds a '{}' run, not '{}'", ck.dir.display(), ck.meta.method, method.name());
-                }
-                let diff = config_differences(&ck.meta.config, &self.run_config, &self.resume_may_change);
-                if !diff.is_empty() {
-                    bail!(
-                        "cannot resume {}: the settings differ from the checkpoint's, so the run would not continue exactly ({}). Resume with the run's config.toml or choose another output folder",
-                        self.out.display(),
-                        diff.join("; ")
-                    );
-                }
-                crate::method::restore_named("model", &vs.variables(), &ck.section("model")).with_context(|| format!("cannot resume from {}", ck.dir.display()))?;
-                method.load_state(&ck.section("method")).with_context(|| format!("cannot resume from {}", ck.dir.display()))?;
-                optimizer.load_state(&ck.section("optim")).with_context(|| format!("cannot resume from {}", ck.dir.display()))?;
-                start = ck.meta.step;
-                last_good = Some(ck.dir.clone());
-                eprintln!("resuming from {} (step {start} of {})", ck.dir.display(), self.cfg.steps);
-            }
-            (true, None) => eprintln!("no checkpoint under {}: starting from scratch", ckpts.root().display()),
-            (false, Some(ck)) => bail!(
-                "{} already holds a run (checkpoint at step {}); pass --resume to continue it or choose another output folder",
-                self.out.display(),
-                ck.meta.step
-            ),
-            (false, None) => {}
+        let from = self.starting_checkpoint(&ckpts, resume)?;
+        if resume.is_resume() && from.is_none() {
+            eprintln!("no checkpoint under {}: starting from scratch", ckpts.root().display());
         }
-        let mut metrics = MetricsLog::open(&self.out.join("metrics.jsonl"), resume.then_some(start))?;
+        std::fs::create_dir_all(&self.out).with_context(|| format!("cannot create output folder {}", self.out.display()))?;
+        if let Some(ck) = from {
+            self.check_resumable(&ck, method)?;
+            crate::method::restore_named("model", &vs.variables(), &ck.section("model")).with_context(|| format!("cannot resume from {}", ck.dir.display()))?;
+            method.load_state(&ck.section("method")).with_context(|| format!("cannot resume from {}", ck.dir.display()))?;
+            optimizer.load_state(&ck.section("optim")).with_context(|| format!("cannot resume from {}", ck.dir.display()))?;
+            start = ck.meta.step;
+            if start >= self.cfg.steps {
+                return self.finished(&ck);
+            }
+            last_good = Some(ck.dir.clone());
+            eprintln!("resuming from {} (step {start} of {})", ck.dir.display(), self.cfg.steps);
+        }
+        let mut metrics = MetricsLog::open(&self.out.join("metrics.jsonl"), resume.is_resume().then_some(start))?;
         data.start((start * self.cfg.accumulate) as u64)?;
 
         let bar = self.progress_bar(start);
@@ -229,14 +349,14 @@ impl Trainer {
                 let loss = self.combine(method.loss(&views, &ctx)?, step)?;
                 let value = loss.double_value(&[]);
                 if !value.is_finite() {
-                    return Err(self.non_finite("loss", value, step, lr, &last_good));
+                    return Err(self.non_finite(&format!("loss became {value}"), step, lr, &last_good));
                 }
                 (loss / self.cfg.accumulate as f64).f_backward().context("backward pass failed")?;
                 loss_sum += value / self.cfg.accumulate as f64;
             }
             let grad_norm = optimizer.clip_grad_norm(self.cfg.clip_grad_norm);
             if !grad_norm.is_finite() {
-                return Err(self.non_finite("gradient norm", grad_norm, step, lr, &last_good));
+                return Err(self.non_finite(&format!("gradient norm became {grad_norm}"), step, lr, &last_good));
             }
             optimizer.step(lr);
             method.after_step(&ctx)?;
@@ -254,7 +374,10 @@ impl Trainer {
                 }))?;
             }
             if done % self.cfg.checkpoint_every == 0 || done == self.cfg.steps {
-                checkpoint = self.save(&ckpts, vs, method, &optimizer, done)?;
+                checkpoint = self.save(&ckpts, vs, method, &optimizer, done).map_err(|e| match e.downcast::<NonFinite>() {
+                    Ok(NonFinite(name)) => self.non_finite(&format!("saved tensor '{name}' became non-finite"), step, lr, &last_good),
+                    Err(e) => e,
+                })?;
                 last_good = Some(checkpoint.clone());
             }
         }
@@ -268,6 +391,23 @@ impl Trainer {
             seconds,
             samples_per_second: samples as f64 / seconds.max(1e-9),
             checkpoint,
+            already_finished: false,
+        })
+    }
+
+    /// The summary of a run resumed after its last step: nothing to train.
+    fn finished(&self, ck: &Checkpoint) -> Result<TrainSummary> {
+        eprintln!("{} is already finished (step {} of {}); nothing to train", self.out.display(), ck.meta.step, self.cfg.steps);
+        let losses = MetricsLog::read_losses(&self.out.join("metrics.jsonl")).unwrap_or_default();
+        Ok(TrainSummary {
+            steps: self.cfg.steps,
+            resumed_from: Some(ck.meta.step),
+            final_loss: losses.last().map(|l| l.1).unwrap_or(f64::NAN),
+            first_loss: losses.first().map(|l| l.1),
+            seconds: 0.0,
+            samples_per_second: 0.0,
+            checkpoint: ck.dir.clone(),
+            already_finished: true,
         })
     }
 
@@ -289,13 +429,13 @@ impl Trainer {
         }
     }
 
-    fn non_finite(&self, what: &str, value: f64, step: usize, lr: f64, last_good: &Option<PathBuf>) -> anyhow::Error {
+    fn non_finite(&self, what: &str, step: usize, lr: f64, last_good: &Option<PathBuf>) -> anyhow::Error {
         let keep = match last_good {
             Some(dir) => format!("the last good checkpoint is {} and was kept", dir.display()),
             None => "no checkpoint had been written yet".to_string(),
         };
         anyhow::anyhow!(
-            "training stopped: the {what} became {value} at step {} (lr {lr:.4}); {keep}. Lower the learning rate, set clip_grad_norm, or check the input data for NaNs",
+            "training stopped: the {what} at step {} (lr {lr:.4}); {keep}. Lower the learning rate, set clip_grad_norm, or check the input data for NaNs",
             step + 1
         )
     }
@@ -304,9 +444,22 @@ impl Trainer {
         let mut tensors: Vec<(String, Tensor)> = vs.variables().into_iter().map(|(k, v)| (format!("model/{k}"), v)).collect();
         tensors.extend(method.state().into_iter().map(|(k, v)| (format!("method/{k}"), v)));
         tensors.extend(optimizer.state().into_iter().map(|(k, v)| (format!("optim/{k}"), v)));
+        tensors.sort_by(|a, b| a.0.cmp(&b.0));
+        // "Last good" means every saved tensor is finite, buffers and state included.
+        if let Some(name) = first_non_finite(tensors.iter().map(|(k, v)| (k, v))) {
+            return Err(NonFinite(name).into());
+        }
         let backbone: Vec<(String, Tensor)> =
             vs.variables().into_iter().filter_map(|(k, v)| k.strip_prefix("backbone.").map(|k| (k.to_string(), v))).collect();
-        let meta = CheckpointMeta { step, seed: self.cfg.seed, method: method.name().to_string(), config: self.run_config.clone() };
+        let meta = CheckpointMeta {
+            step,
+            seed: self.cfg.seed,
+            method: method.name().to_string(),
+            config: self.run_config.clone(),
+            threads: tch::get_num_threads().max(0) as usize,
+            data_fingerprint: self.data_fingerprint.clone(),
+            checksums: Default::default(),
+        };
         ckpts.save(&meta, &tensors, &[("backbone.safetensors", backbone)])
     }
 
@@ -324,11 +477,28 @@ impl Trainer {
     }
 }
 
-/// Loads the trained weights of the newest checkpoint under `out` into `vs`.
-pub fn load_latest_weights(out: &Path, vs: &nn::VarStore) -> Result<super::Checkpoint> {
+/// A tensor that was about to be checkpointed holds NaN or infinity.
+#[derive(Debug)]
+struct NonFinite(String);
+
+impl std::fmt::Display for NonFinite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "tensor '{}' holds NaN or infinity", self.0)
+    }
+}
+
+impl std::error::Error for NonFinite {}
+
+/// Loads the trained weights of the newest checkpoint under `out` into `vs`, refusing a
+/// checkpoint that fails verification or holds non-finite weights.
+pub fn load_latest_weights(out: &Path, vs: &nn::VarStore) -> Result<Checkpoint> {
     let ck = CheckpointDir::new(out.join("checkpoints"), 1)
         .latest()?
         .with_context(|| format!("no checkpoint found under {}", out.join("checkpoints").display()))?;
-    crate::method::restore_named("model", &vs.variables(), &ck.section("model"))?;
+    let model = ck.section("model");
+    if let Some(name) = first_non_finite(model.iter()) {
+        bail!("{}: weight '{name}' holds NaN or infinity; this checkpoint cannot be evaluated", ck.dir.display());
+    }
+    crate::method::restore_named("model", &vs.variables(), &model)?;
     Ok(ck)
 }

@@ -43,8 +43,17 @@ pub struct Args {
     pub seed: Option<u64>,
     #[arg(long)]
     pub device: Option<String>,
+    /// Continue a DESOM fit in `--out` from its newest checkpoint.
     #[arg(long)]
     pub resume: bool,
+    /// Continue from the newest checkpoint that passes verification, setting newer
+    /// corrupt ones aside (implies --resume).
+    #[arg(long)]
+    pub resume_intact: bool,
+    /// libtorch threads (0: libtorch's default). Results depend on it, so a resumed fit
+    /// must use the count it was trained with.
+    #[arg(long)]
+    pub threads: Option<usize>,
     #[arg(long)]
     pub quiet: bool,
 }
@@ -106,6 +115,9 @@ impl Args {
         if let Some(d) = &self.device {
             c.device = d.clone();
         }
+        if let Some(t) = self.threads {
+            c.threads = t;
+        }
         if self.quiet {
             c.train.progress = false;
         }
@@ -115,7 +127,7 @@ impl Args {
 
 pub fn run(a: Args) -> Result<()> {
     let cfg = a.config()?;
-    let (map, set) = fit(&cfg, a.resume)?;
+    let (map, set) = fit(&cfg, ssl_core::train::Resume::from_flags(a.resume, a.resume_intact))?;
     let (_, _, q) = map.place(&set)?;
     println!(
         "{:?} map {}x{} fitted on {} spectra: quantization error {:.4}, topographic error {:.4}; saved in {}",

@@ -16,12 +16,18 @@ pub struct MapAndData {
     pub data: PathBuf,
     #[arg(long)]
     pub device: Option<String>,
+    /// Leave out unreadable files and spectra with too many bad pixels (each reported)
+    /// instead of stopping.
+    #[arg(long)]
+    pub skip_bad: bool,
 }
 
 impl MapAndData {
     pub fn load(&self) -> Result<(FittedMap, SpectraSet)> {
         let map = load_map(&self.run, self.device.as_deref())?;
-        let set = load_prepared(&self.data, &map.config.preprocess)?;
+        let mut pre = map.config.preprocess.clone();
+        pre.skip_bad = self.skip_bad;
+        let set = load_prepared(&self.data, &pre)?;
         Ok((map, set))
     }
 }

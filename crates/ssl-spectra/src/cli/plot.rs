@@ -17,6 +17,10 @@ pub struct Args {
     pub out: Option<PathBuf>,
     #[arg(long)]
     pub device: Option<String>,
+    /// Leave out unreadable files and spectra with too many bad pixels of `--data` (each
+    /// reported) instead of stopping.
+    #[arg(long)]
+    pub skip_bad: bool,
 }
 
 fn rows(t: &Tensor) -> Result<Vec<Vec<f32>>> {
@@ -37,7 +41,8 @@ pub fn run(a: Args) -> Result<()> {
     };
     prototype_spectra(&out.join("prototypes.png"), "Prototype spectra per node", map.shape, &map.wave, &spectra)?;
     if let Some(data) = &a.data {
-        let set = load_prepared(data, &map.config.preprocess)?;
+        let pre = ssl_spectra::preprocess::PreprocessConfig { skip_bad: a.skip_bad, ..map.config.preprocess.clone() };
+        let set = load_prepared(data, &pre)?;
         let (bmus, _, _) = map.place(&set)?;
         let mut hits = vec![0f64; map.shape.nodes()];
         bmus.iter().for_each(|b| hits[*b] += 1.0);

@@ -17,6 +17,12 @@ fn is_fits(p: &Path) -> bool {
 /// Files on different grids are an error unless `grid` is given, in which case every
 /// spectrum is rebinned (flux-conserving) onto it.
 pub fn load_spectra(path: &Path, grid: Option<&[f64]>) -> Result<SpectraSet> {
+    load_spectra_skipping(path, grid, false)
+}
+
+/// [`load_spectra`]; with `skip_unreadable`, files of a folder that cannot be read are left
+/// out with a note naming each and why, instead of failing the whole folder.
+pub fn load_spectra_skipping(path: &Path, grid: Option<&[f64]>, skip_unreadable: bool) -> Result<SpectraSet> {
     if !path.exists() {
         bail!("{}: no such file or folder", path.display());
     }
@@ -30,10 +36,28 @@ pub fn load_spectra(path: &Path, grid: Option<&[f64]>) -> Result<SpectraSet> {
         if files.is_empty() {
             bail!("{}: no FITS files (.fits, .fits.gz) found", path.display());
         }
-        let mut sets = files.iter().map(|f| load_file(f).and_then(|s| regrid(s, grid)));
-        let mut all = sets.next().context("no files")??;
-        for s in sets {
-            all.extend(&s?)?;
+        let mut all: Option<SpectraSet> = None;
+        let mut skipped = 0;
+        for f in &files {
+            let added = load_file(f).and_then(|s| regrid(s, grid)).and_then(|s| match &mut all {
+                Some(a) => a.extend(&s).with_context(|| format!("{}: does not match the other files", f.display())),
+                None => {
+                    all = Some(s);
+                    Ok(())
+                }
+            });
+            match added {
+                Ok(()) => {}
+                Err(e) if skip_unreadable => {
+                    eprintln!("note: leaving out {}: {e:#}", f.display());
+                    skipped += 1;
+                }
+                Err(e) => return Err(e.context("--skip-bad leaves unreadable files of a folder out")),
+            }
+        }
+        let mut all = all.with_context(|| format!("{}: none of its {} FITS files could be read", path.display(), files.len()))?;
+        if skipped > 0 {
+            eprintln!("note: left out {skipped} of {} files of {}", files.len(), path.display());
         }
         all.source = path.to_path_buf();
         return Ok(all);
@@ -212,7 +236,10 @@ fn load_npy(path: &Path) -> Result<SpectraSet> {
     let stem = path.file_name().and_then(|n| n.to_str()).unwrap_or("").trim_end_matches(".npy").to_string();
     let candidates = [path.with_file_name(format!("{stem}.wave.npy")), path.with_file_name("wave.npy")];
     let wave_path = candidates.iter().find(|p| p.exists() && p.as_path() != path).with_context(|| format!("{}: no wavelength grid found ({} or wave.npy)", path.display(), candidates[0].display()))?;
-    let read = |p: &Path| -> Result<tch::Tensor> { tch::Tensor::read_npy(p).with_context(|| format!("{}: not a readable NPY array", p.display())) };
+    let read = |p: &Path| -> Result<tch::Tensor> {
+        check_npy(p)?;
+        tch::Tensor::read_npy(p).with_context(|| format!("{}: not a readable NPY array", p.display()))
+    };
     let flux = read(path)?.to_kind(tch::Kind::Float);
     let wave = read(wave_path)?.to_kind(tch::Kind::Double).flatten(0, -1);
     let l = wave.size()[0];
@@ -225,4 +252,49 @@ fn load_npy(path: &Path) -> Result<SpectraSet> {
     let flux_v = Vec::<f32>::try_from(flux.flatten(0, -1))?;
     let names = (0..n).map(|i| format!("{stem}[{i}]")).collect();
     SpectraSet::new(path.to_path_buf(), Vec::<f64>::try_from(wave)?, flux_v.clone(), vec![1.0; flux_v.len()], names)
+}
+
+/// Checks an NPY file's header against the bytes present: a little-endian float array in
+/// C order whose declared shape needs exactly the data the file holds (a truncated or
+/// padded file is an error, never read past its end).
+pub fn check_npy(path: &Path) -> Result<()> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bad = |why: String| anyhow::anyhow!("{}: not a valid NPY file: {why}", path.display());
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err(bad("no NPY magic".into()));
+    }
+    let (header_len, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10usize),
+        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+        v => return Err(bad(format!("unsupported version {v}"))),
+    };
+    let end = start.checked_add(header_len).filter(|&e| e <= bytes.len()).ok_or_else(|| bad(format!("the header claims {header_len} bytes, the file has {}", bytes.len())))?;
+    let header = std::str::from_utf8(&bytes[start..end]).map_err(|_| bad("the header is not text".into()))?;
+    let field = |key: &str| -> Option<&str> {
+        let at = header.find(&format!("'{key}'"))? + key.len() + 2;
+        let rest = header[at..].trim_start().strip_prefix(':')?.trim_start();
+        Some(rest)
+    };
+    let descr = field("descr").and_then(|r| r.strip_prefix('\'')).and_then(|r| r.split('\'').next()).ok_or_else(|| bad("no descr".into()))?;
+    let item = match descr {
+        "<f4" => 4,
+        "<f8" => 8,
+        other => return Err(bad(format!("element type '{other}' (only little-endian float32 '<f4' and float64 '<f8')"))),
+    };
+    if field("fortran_order").is_some_and(|r| r.starts_with("True")) {
+        return Err(bad("Fortran order is not supported (save with C order)".into()));
+    }
+    let shape = field("shape").and_then(|r| r.strip_prefix('(')).and_then(|r| r.split(')').next()).ok_or_else(|| bad("no shape".into()))?;
+    let dims: Vec<u64> = shape
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| d.parse::<u64>().map_err(|_| bad(format!("shape entry '{d}' is not a size"))))
+        .collect::<Result<_>>()?;
+    let need = dims.iter().try_fold(item as u64, |acc, &d| acc.checked_mul(d)).ok_or_else(|| bad(format!("shape {dims:?} overflows")))?;
+    let have = (bytes.len() - end) as u64;
+    if need != have {
+        return Err(bad(format!("shape {dims:?} of {descr} needs {need} data bytes, the file holds {have} (truncated or padded)")));
+    }
+    Ok(())
 }

@@ -26,7 +26,8 @@ pub struct Args {
     /// auto, cpu, cuda or cuda:N.
     #[arg(long)]
     pub device: Option<String>,
-    /// libtorch threads (0: default).
+    /// libtorch threads (0: libtorch's default). Results depend on it, so a resumed run
+    /// must use the count it was trained with (a resume with another count is refused).
     #[arg(long)]
     pub threads: Option<usize>,
     #[arg(long)]
@@ -65,6 +66,10 @@ pub struct Args {
     /// Continue the run in `--out` from its newest checkpoint.
     #[arg(long)]
     pub resume: bool,
+    /// Continue from the newest checkpoint that passes verification, setting newer
+    /// corrupt ones aside (implies --resume).
+    #[arg(long)]
+    pub resume_intact: bool,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -121,7 +126,7 @@ impl Args {
 
 pub fn run(args: Args) -> Result<()> {
     let cfg = args.config()?;
-    let s = ssl_vision::pipeline::pretrain(&cfg, args.resume)?;
+    let s = ssl_vision::pipeline::pretrain(&cfg, ssl_core::train::Resume::from_flags(args.resume, args.resume_intact))?;
     println!(
         "{}: {} steps, loss {:.4} -> {:.4}, {:.0} samples/s; checkpoint {}",
         cfg.method,

@@ -1,6 +1,6 @@
 //! Decoded images in memory, `u8` in `[N, C, H, W]` order, with optional labels.
 use super::IdxArray;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
 
@@ -76,6 +76,50 @@ impl ImageSet {
         let mean = Tensor::from_slice(mean).to_kind(Kind::Float).view([1, c as i64, 1, 1]);
         let std = Tensor::from_slice(std).to_kind(Kind::Float).view([1, c as i64, 1, 1]);
         Ok((t - mean) / std)
+    }
+
+    /// SHA-256 of the images' shape and pixels: a resumed run may read the same images
+    /// from another path, but not other images.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for d in [self.n, self.channels, self.height, self.width] {
+            h.update((d as u64).to_le_bytes());
+        }
+        h.update(&self.pixels);
+        ssl_core::train::hex(&h.finalize())
+    }
+
+    /// This set with its labels renumbered to `reference`'s classes, matched by name (a
+    /// test set may lack some training classes; a class the training set lacks is an
+    /// error). Sets without class names keep their labels.
+    pub fn relabelled_as(&self, reference: &ImageSet) -> Result<ImageSet> {
+        if self.class_names.is_empty() || reference.class_names.is_empty() || self.class_names == reference.class_names {
+            return Ok(self.clone());
+        }
+        let map: Vec<i64> = self
+            .class_names
+            .iter()
+            .map(|name| match reference.class_names.iter().position(|r| r == name) {
+                Some(i) => Ok(i as i64),
+                None => bail!(
+                    "{}: class '{name}' is not one of the {} classes of {} ({})",
+                    self.source.display(),
+                    reference.class_names.len(),
+                    reference.source.display(),
+                    reference.class_names.join(", ")
+                ),
+            })
+            .collect::<Result<_>>()?;
+        let labels = match &self.labels {
+            Some(l) => Some(
+                l.iter()
+                    .map(|&x| map.get(x as usize).copied().with_context(|| format!("{}: label {x} has no class name", self.source.display())))
+                    .collect::<Result<Vec<i64>>>()?,
+            ),
+            None => None,
+        };
+        Ok(ImageSet { labels, class_names: reference.class_names.clone(), ..self.clone() })
     }
 
     /// Labels as a tensor, or an error naming the source when it has none.

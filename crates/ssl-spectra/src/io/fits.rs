@@ -109,12 +109,83 @@ fn value_f64(v: &DataValue) -> Option<(usize, f64)> {
     }
 }
 
+/// Walks the HDUs' headers and checks, with overflow-checked arithmetic, that every data
+/// unit they declare is present in the bytes, before the FITS parser sees the file: a
+/// header that lies about its sizes (truncated data, absurd axes) is an error here, never
+/// an overflow or a read past the end further on.
+pub fn check_layout(bytes: &[u8]) -> Result<()> {
+    const BLOCK: usize = 2880;
+    let mut at = 0;
+    let mut hdu = 0;
+    while at < bytes.len() {
+        let mut keys: BTreeMap<String, String> = BTreeMap::new();
+        let mut ended = false;
+        let mut pos = at;
+        while pos + 80 <= bytes.len() {
+            let card = &bytes[pos..pos + 80];
+            pos += 80;
+            let key = String::from_utf8_lossy(&card[..8]).trim().to_string();
+            if key == "END" {
+                ended = true;
+                break;
+            }
+            if &card[8..10] == b"= " {
+                let value = String::from_utf8_lossy(&card[10..]);
+                let value = value.split('/').next().unwrap_or("").trim().to_string();
+                keys.entry(key).or_insert(value);
+            }
+        }
+        if !ended {
+            if hdu > 0 && keys.is_empty() {
+                // Trailing padding after the last HDU.
+                return Ok(());
+            }
+            bail!("HDU {hdu}: the header has no END card");
+        }
+        let header_end = pos.div_ceil(BLOCK) * BLOCK;
+        let int = |k: &str| -> Result<i64> {
+            let v = keys.get(k).with_context(|| format!("HDU {hdu}: no {k} keyword"))?;
+            v.parse::<i64>().map_err(|_| anyhow::anyhow!("HDU {hdu}: {k} = '{v}' is not an integer"))
+        };
+        let bitpix = int("BITPIX")?;
+        if ![8, 16, 32, 64, -32, -64].contains(&bitpix) {
+            bail!("HDU {hdu}: BITPIX = {bitpix} is not one of 8, 16, 32, 64, -32, -64");
+        }
+        let naxis = int("NAXIS")?;
+        if !(0..=999).contains(&naxis) {
+            bail!("HDU {hdu}: NAXIS = {naxis} is out of range");
+        }
+        let mut count: u64 = if naxis == 0 { 0 } else { 1 };
+        for i in 1..=naxis {
+            let n = int(&format!("NAXIS{i}"))?;
+            let n = u64::try_from(n).map_err(|_| anyhow::anyhow!("HDU {hdu}: NAXIS{i} = {n} is negative"))?;
+            count = count.checked_mul(n).with_context(|| format!("HDU {hdu}: the axes overflow"))?;
+        }
+        let (pcount, gcount) = if hdu == 0 { (0, 1) } else { (int("PCOUNT").unwrap_or(0), int("GCOUNT").unwrap_or(1)) };
+        let (pcount, gcount) = (u64::try_from(pcount).unwrap_or(u64::MAX), u64::try_from(gcount).unwrap_or(u64::MAX));
+        let bits = count
+            .checked_add(pcount)
+            .and_then(|c| c.checked_mul(gcount))
+            .and_then(|c| c.checked_mul(bitpix.unsigned_abs()))
+            .with_context(|| format!("HDU {hdu}: the declared data size overflows"))?;
+        let data = usize::try_from(bits / 8).map_err(|_| anyhow::anyhow!("HDU {hdu}: the declared data size is too large"))?;
+        let have = bytes.len().saturating_sub(header_end);
+        if data > have {
+            bail!("HDU {hdu} is truncated: its header declares {data} bytes of data, the file holds {have}");
+        }
+        at = header_end.checked_add(data.div_ceil(BLOCK) * BLOCK).context("overflow")?;
+        hdu += 1;
+    }
+    Ok(())
+}
+
 /// Every image HDU and binary table of a FITS file.
 pub fn read_fits(path: &Path) -> Result<FitsContents> {
     let bytes = read_maybe_gz(path)?;
     if bytes.len() < 2880 || !bytes.starts_with(b"SIMPLE  =") {
         bail!("{}: not a FITS file (no SIMPLE card in a 2880-byte header)", path.display());
     }
+    check_layout(&bytes).with_context(|| format!("{}: not a valid FITS file", path.display()))?;
     let mut fits = Fits::from_reader(Cursor::new(bytes.as_slice()));
     let mut out = Vec::new();
     let mut tables = Vec::new();

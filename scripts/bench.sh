@@ -7,6 +7,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 SSL_PYTHON_TORCH=1 bash scripts/setup-libtorch.sh
 cargo run --release --locked -p ssl-vision -- bench --python .venv/bin/python --json runs/bench.json "$@"
+# The training step alone and beside one CPU-bound process (threads chosen automatically).
+cargo run --release --locked -p ssl-vision -- bench --python .venv/bin/python --which contention --threads 0 \
+    --batch 128 --steps 4 --warmup 1 --json runs/bench-contention.json
 # The SOM benchmark: real MILES spectra against MiniSom.
 .venv/bin/python -m pip install -q minisom
 bash datasets/fetch-spectra.sh

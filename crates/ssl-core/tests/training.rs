@@ -394,7 +394,12 @@ fn resuming_with_another_thread_count_is_refused_with_the_count_to_use() {
     let err = trainer(&out, train_config(6)).fit(&vs, method.as_mut(), &mut Prototypes::new(16), true).unwrap_err().to_string();
     tch::set_num_threads(1);
     assert!(err.contains("1 libtorch threads") && err.contains("--threads 1"), "{err}");
-    trainer(&out, train_config(6)).fit(&vs, method.as_mut(), &mut Prototypes::new(16), true).unwrap();
+    // A thread count chosen automatically follows the checkpoint instead.
+    tch::set_num_threads(2);
+    let s = trainer(&out, train_config(6)).with_auto_threads(true).fit(&vs, method.as_mut(), &mut Prototypes::new(16), true).unwrap();
+    let after = tch::get_num_threads();
+    tch::set_num_threads(1);
+    assert_eq!((s.resumed_from, after), (Some(3), 1));
     std::fs::remove_dir_all(&out).ok();
 }
 

@@ -32,6 +32,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    ssl_core::cli::passive_openmp_waits();
     let result = match Cli::parse().command {
         Command::Fit(a) => cli::fit::run(a),
         Command::Map(a) => cli::map::run(a),

@@ -31,6 +31,7 @@ pub struct FitConfig {
     pub catalogue: Option<PathBuf>,
     pub out: PathBuf,
     pub device: String,
+    /// libtorch intra-op threads, at most 1024 (0: the cores free at start).
     pub threads: usize,
     pub map: MapKind,
     pub shape: MapShape,
@@ -227,7 +228,7 @@ pub fn fit_set(cfg: &FitConfig, set: &SpectraSet, device: Device, resume: impl I
             desom.set_init_pool(crate::som::sample_rows(&flux, cfg.shape.nodes(), cfg.train.seed));
             let mut batches = SpectraBatches::new(flux, weight, cfg.train.batch_size, cfg.train.seed)?;
             let run_config = serde_json::to_value(cfg)?;
-            let trainer = Trainer::new(cfg.train.clone(), cfg.out.clone(), run_config, resume_may_change(), device).with_data_fingerprint(set.fingerprint());
+            let trainer = Trainer::new(cfg.train.clone(), cfg.out.clone(), run_config, resume_may_change(), device).with_data_fingerprint(set.fingerprint()).with_auto_threads(cfg.threads == 0);
             trainer.fit(&vs, &mut desom, &mut batches, resume)?;
             let prototypes = desom.prototypes.detach().copy();
             FittedMap { config: cfg.clone(), shape: cfg.shape, prototypes, desom: Some((vs, desom)), wave: set.wave.clone(), device }

@@ -20,7 +20,7 @@ pub struct PretrainConfig {
     pub out: PathBuf,
     /// `auto`, `cpu`, `cuda` or `cuda:N`.
     pub device: String,
-    /// libtorch intra-op threads (0: libtorch's default).
+    /// libtorch intra-op threads, at most 1024 (0: the cores free at start; see `ssl_core::device::free_cores`).
     pub threads: usize,
     pub views: usize,
     pub model: MethodConfig,

@@ -28,6 +28,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    ssl_core::cli::passive_openmp_waits();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Pretrain(a) => cli::pretrain::run(a),

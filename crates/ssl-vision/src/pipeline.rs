@@ -52,7 +52,7 @@ pub fn pretrain(cfg: &PretrainConfig, resume: impl Into<Resume>) -> Result<Train
     let (vs, mut method) = build(cfg, &set, device)?;
     let mut loader = ViewLoader::new(set.clone(), cfg.augment.clone(), cfg.views, cfg.train.batch_size, cfg.train.seed)?;
     let _lock = RunLock::acquire(&cfg.out)?;
-    let trainer = Trainer::for_run(cfg.train.clone(), cfg.out.clone(), cfg, device)?.with_data_fingerprint(set.fingerprint());
+    let trainer = Trainer::for_run(cfg.train.clone(), cfg.out.clone(), cfg, device)?.with_data_fingerprint(set.fingerprint()).with_auto_threads(cfg.threads == 0);
     // The run's settings file is written only for a run this invocation owns.
     let existing = trainer.checkpoints().latest_path()?;
     if existing.is_none() {

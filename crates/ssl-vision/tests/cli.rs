@@ -156,7 +156,7 @@ fn bench_reports_ratios_against_the_reference_scripts() {
     // Stand-in reference scripts (the real ones need Python's torch): they print the JSON
     // the real scripts print, so the command's measuring and ratio plumbing is exercised.
     let d = tmp("bench");
-    std::fs::write(d.join("simclr_step.py"), "import json; print(json.dumps({'steps_per_second': 2.0}))\n").unwrap();
+    std::fs::write(d.join("simclr_step.py"), "import json, os; print(json.dumps({'steps_per_second': 2.0, 'omp_wait_policy': os.environ.get('OMP_WAIT_POLICY')}))\n").unwrap();
     std::fs::write(d.join("augment_torchvision.py"), "import json; print(json.dumps({'images_per_second': 100.0}))\n").unwrap();
     let json = d.join("bench.json");
     let out = ok(&["bench", "--python", "python3", "--scripts", s(&d), "--batch", "4", "--steps", "1", "--warmup", "1", "--images", "64", "--threads", "1", "--json", s(&json)]);
@@ -167,6 +167,17 @@ fn bench_reports_ratios_against_the_reference_scripts() {
     assert!((aug["ratio"].as_f64().unwrap() - expected).abs() < 1e-9);
     assert!(v[1]["ours_steps_per_second"].as_f64().unwrap() > 0.0);
     fails(&["bench", "--python", "python3", "--scripts", s(&d.join("nowhere")), "--which", "augment", "--images", "8"], "failed");
+    // Beside a busy process: both rows, ours with waiting threads that sleep (unless the
+    // user chose a policy) and the reference run as the user would run it.
+    let out = ok(&["bench", "--python", "python3", "--scripts", s(&d), "--which", "contention", "--batch", "4", "--steps", "1", "--warmup", "1", "--threads", "0", "--json", s(&json)]);
+    assert!(out.contains("beside one busy process"), "{out}");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!((v[0]["competing_process"].as_bool(), v[1]["competing_process"].as_bool()), (Some(false), Some(true)));
+    assert!(v[1]["ours_threads"].as_i64().unwrap() >= 1);
+    if std::env::var_os("OMP_WAIT_POLICY").is_none() {
+        assert_eq!(v[1]["ours_omp_wait_policy"], "PASSIVE");
+        assert!(v[1]["pytorch"]["omp_wait_policy"].is_null(), "{v}");
+    }
     std::fs::remove_dir_all(&d).ok();
 }
 

@@ -167,6 +167,9 @@ pub struct Trainer {
     pub device: Device,
     /// SHA-256 of the training data's content (see [`Trainer::with_data_fingerprint`]).
     pub data_fingerprint: Option<String>,
+    /// The thread count was chosen automatically: a resume takes the checkpoint's count
+    /// instead of refusing a different one.
+    pub auto_threads: bool,
 }
 
 /// The JSON pointers at which `old` and `new` differ, outside `ignore`.
@@ -207,7 +210,7 @@ impl Trainer {
     /// A trainer whose whole configuration `run_config` is stored in every checkpoint;
     /// resuming may change only the settings at `resume_may_change`.
     pub fn new(cfg: TrainConfig, out: PathBuf, run_config: serde_json::Value, resume_may_change: Vec<String>, device: Device) -> Self {
-        Self { cfg, out, run_config, resume_may_change, device, data_fingerprint: None }
+        Self { cfg, out, run_config, resume_may_change, device, data_fingerprint: None, auto_threads: false }
     }
 
     /// A trainer for a command run whose whole configuration `run_config` is stored in every
@@ -224,6 +227,13 @@ impl Trainer {
         if !self.resume_may_change.iter().any(|p| p == "/data") {
             self.resume_may_change.push("/data".into());
         }
+        self
+    }
+
+    /// Marks the libtorch thread count as chosen automatically (`threads = 0`): a resumed
+    /// run then continues with the count its checkpoint was written with.
+    pub fn with_auto_threads(mut self, auto: bool) -> Self {
+        self.auto_threads = auto;
         self
     }
 
@@ -289,7 +299,10 @@ impl Trainer {
             }
         }
         let threads = tch::get_num_threads().max(0) as usize;
-        if ck.meta.threads != 0 && ck.meta.threads != threads {
+        if ck.meta.threads != 0 && ck.meta.threads != threads && self.auto_threads {
+            eprintln!("note: continuing with the {} libtorch threads the run was trained with (results depend on the count)", ck.meta.threads);
+            tch::set_num_threads(ck.meta.threads as i32);
+        } else if ck.meta.threads != 0 && ck.meta.threads != threads {
             bail!(
                 "cannot resume {}: the run was trained with {} libtorch threads and this process uses {threads}; results depend on the thread count, so pass --threads {} to continue it exactly",
                 self.out.display(),

@@ -1,12 +1,11 @@
 //! The SOM benchmark: spectra mapped per second (fit and inference) against MiniSom on the
 //! same preprocessed spectra, and both maps scored by MiniSom's own error measures.
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Parser;
 use ssl_spectra::pipeline::{load_prepared, tensors};
 use ssl_spectra::preprocess::PreprocessConfig;
 use ssl_spectra::som::{best_matching_units, map_quality, train_som, MapShape, SomConfig};
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Instant;
 
 #[derive(Parser, Debug)]
@@ -55,18 +54,16 @@ pub fn run(a: Args) -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     x.write_npy(dir.join("data.npy"))?;
     protos.write_npy(dir.join("ours.npy"))?;
-    let out = Command::new(&a.python)
-        .arg(&a.script)
-        .args(["--data", dir.join("data.npy").to_str().unwrap_or_default(), "--ours", dir.join("ours.npy").to_str().unwrap_or_default()])
-        .args(["--rows", &a.rows.to_string(), "--cols", &a.cols.to_string(), "--iterations", &a.iterations.to_string(), "--repeats", &a.repeats.to_string()])
-        .output()
-        .with_context(|| format!("cannot run {} (pip install minisom into the venv)", a.python.display()))?;
+    let args: Vec<String> = [
+        "--data", dir.join("data.npy").to_str().unwrap_or_default(), "--ours", dir.join("ours.npy").to_str().unwrap_or_default(),
+        "--rows", &a.rows.to_string(), "--cols", &a.cols.to_string(), "--iterations", &a.iterations.to_string(), "--repeats", &a.repeats.to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let reference = ssl_core::cli::run_reference(&a.python, &a.script, &args);
     std::fs::remove_dir_all(&dir).ok();
-    if !out.status.success() {
-        bail!("{} failed: {}", a.script.display(), String::from_utf8_lossy(&out.stderr));
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let reference: serde_json::Value = serde_json::from_str(text.lines().last().unwrap_or("")).context("the reference printed no JSON")?;
+    let reference = reference?;
     let ours_fit = (n * a.iterations) as f64 / fit_s;
     let ours_infer = n as f64 / infer_s;
     let theirs_fit = reference["fit_spectra_per_second"].as_f64().context("no fit_spectra_per_second")?;

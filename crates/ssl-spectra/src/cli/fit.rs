@@ -50,8 +50,8 @@ pub struct Args {
     /// corrupt ones aside (implies --resume).
     #[arg(long)]
     pub resume_intact: bool,
-    /// libtorch threads (0: libtorch's default). Results depend on it, so a resumed fit
-    /// must use the count it was trained with.
+    /// libtorch threads (0: the cores free at start). Results depend on the count: a resume
+    /// with `0` continues with the checkpoint's count, another explicit count is refused.
     #[arg(long)]
     pub threads: Option<usize>,
     #[arg(long)]

@@ -8,9 +8,19 @@ use ssl_core::train::{Optimizer, OptimizerConfig, OptimizerKind};
 use ssl_core::{build_method, MethodConfig, MethodLoss, StepContext};
 use ssl_vision::augment::{augment, AugmentConfig, Image};
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Instant;
 use tch::{nn, Device, Kind, Tensor};
+
+/// The benchmarks `--which` chooses from.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Which {
+    /// The augmentation and the training step.
+    All,
+    Augment,
+    TrainStep,
+    /// The training step alone and beside one CPU-bound competing process, both sides.
+    Contention,
+}
 
 #[derive(Parser, Debug)]
 pub struct Args {
@@ -20,9 +30,9 @@ pub struct Args {
     /// Folder of the Python reference scripts.
     #[arg(long, default_value = "benches/python")]
     pub scripts: PathBuf,
-    /// train-step, augment or all.
-    #[arg(long, default_value = "all")]
-    pub which: String,
+    /// What to measure.
+    #[arg(long, value_enum, default_value_t = Which::All)]
+    pub which: Which,
     #[arg(long, default_value_t = 256)]
     pub batch: i64,
     #[arg(long, default_value_t = 5)]
@@ -31,8 +41,9 @@ pub struct Args {
     pub warmup: usize,
     #[arg(long, default_value_t = 2048)]
     pub images: usize,
-    /// libtorch threads for the training step (both sides).
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(i32).range(1..=1024))]
+    /// libtorch threads for the training step (both sides); 0: ours takes the cores free at
+    /// start (as `pretrain --threads 0` does), PyTorch keeps its default (one per core).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(i32).range(0..=1024))]
     pub threads: i32,
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -42,26 +53,37 @@ pub struct Args {
 }
 
 fn python(a: &Args, script: &str, args: &[String]) -> Result<serde_json::Value> {
-    let path = a.scripts.join(script);
-    let out = Command::new(&a.python)
-        .arg(&path)
-        .args(args)
-        .output()
-        .with_context(|| format!("cannot run {} (create the venv with scripts/setup-python-reference.sh)", a.python.display()))?;
-    if !out.status.success() {
-        bail!("{} failed: {}", path.display(), String::from_utf8_lossy(&out.stderr));
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().last().context("reference script printed nothing")?;
-    serde_json::from_str(line).with_context(|| format!("reference output is not JSON: {line}"))
+    ssl_core::cli::run_reference(&a.python, &a.scripts.join(script), args)
 }
 
-/// SimCLR step (ResNet-18 with the small-image stem, batch `b`, 32x32 RGB), SGD.
-fn train_step(a: &Args) -> Result<serde_json::Value> {
+/// A CPU-bound process competing for a core while it lives (a shell busy loop).
+struct Competitor(std::process::Child);
+
+impl Competitor {
+    fn start() -> Result<Self> {
+        let child = std::process::Command::new("sh").args(["-c", "while :; do :; done"]).spawn().context("cannot start the competing process (sh)")?;
+        // Let the scheduler see it before threads are counted.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        Ok(Self(child))
+    }
+}
+
+impl Drop for Competitor {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// SimCLR step (ResNet-18 with the small-image stem, batch `b`, 32x32 RGB), SGD; with
+/// `compete`, beside one CPU-bound process for both sides.
+fn train_step(a: &Args, compete: bool) -> Result<serde_json::Value> {
     if a.batch < 2 || a.steps == 0 {
         bail!("the training-step benchmark needs --batch >= 2 and --steps >= 1");
     }
-    tch::set_num_threads(a.threads);
+    let _competitor = if compete { Some(Competitor::start()?) } else { None };
+    let threads = if a.threads == 0 { ssl_core::device::free_cores() as i32 } else { a.threads };
+    tch::set_num_threads(threads);
     let device = ssl_core::device::parse_device(&a.device)?;
     tch::manual_seed(0);
     let vs = nn::VarStore::new(device);
@@ -99,16 +121,17 @@ fn train_step(a: &Args) -> Result<serde_json::Value> {
     }
     let secs = t0.elapsed().as_secs_f64();
     let ours = a.steps as f64 / secs;
-    let reference = python(
-        a,
-        "simclr_step.py",
-        &["--batch".into(), a.batch.to_string(), "--steps".into(), a.steps.to_string(), "--warmup".into(), a.warmup.to_string(), "--threads".into(), a.threads.to_string(), "--device".into(), if device == Device::Cpu { "cpu".into() } else { "cuda".into() }],
-    )?;
+    let mut args = vec!["--batch".into(), a.batch.to_string(), "--steps".into(), a.steps.to_string(), "--warmup".into(), a.warmup.to_string(), "--device".into(), if device == Device::Cpu { "cpu".into() } else { "cuda".into() }];
+    if a.threads > 0 {
+        args.extend(["--threads".into(), a.threads.to_string()]);
+    }
+    let reference = python(a, "simclr_step.py", &args)?;
     let theirs = reference["steps_per_second"].as_f64().context("reference gave no steps_per_second")?;
     Ok(serde_json::json!({
         "benchmark": "SimCLR training step, ResNet-18 small-image stem, batch 256 (two views), 32x32 RGB, SGD",
-        "batch": a.batch, "threads": a.threads, "device": a.device,
+        "batch": a.batch, "threads": a.threads, "ours_threads": threads, "competing_process": compete, "device": a.device,
         "ours_steps_per_second": ours, "pytorch_steps_per_second": theirs, "ratio": ours / theirs,
+        "ours_omp_wait_policy": std::env::var("OMP_WAIT_POLICY").ok(),
         "pytorch": reference,
     }))
 }
@@ -146,20 +169,33 @@ fn augmentation(a: &Args) -> Result<serde_json::Value> {
     }))
 }
 
+fn print_step(r: &serde_json::Value) {
+    let compete = if r["competing_process"].as_bool() == Some(true) { " beside one busy process" } else { "" };
+    println!(
+        "training step{compete}: ours {:.3} steps/s ({} threads), PyTorch {:.3} steps/s, ratio {:.2}",
+        r["ours_steps_per_second"].as_f64().unwrap_or(0.0),
+        r["ours_threads"],
+        r["pytorch_steps_per_second"].as_f64().unwrap_or(0.0),
+        r["ratio"].as_f64().unwrap_or(0.0)
+    );
+}
+
 pub fn run(a: Args) -> Result<()> {
     let mut results = Vec::new();
-    if a.which == "all" || a.which == "augment" {
+    if matches!(a.which, Which::All | Which::Augment) {
         let r = augmentation(&a)?;
         println!("augmentation: ours {:.0} images/s, torchvision.v2 {:.0} images/s, ratio {:.2}", r["ours_images_per_second"].as_f64().unwrap_or(0.0), r["torchvision_images_per_second"].as_f64().unwrap_or(0.0), r["ratio"].as_f64().unwrap_or(0.0));
         results.push(r);
     }
-    if a.which == "all" || a.which == "train-step" {
-        let r = train_step(&a)?;
-        println!("training step: ours {:.3} steps/s, PyTorch {:.3} steps/s, ratio {:.2}", r["ours_steps_per_second"].as_f64().unwrap_or(0.0), r["pytorch_steps_per_second"].as_f64().unwrap_or(0.0), r["ratio"].as_f64().unwrap_or(0.0));
+    if matches!(a.which, Which::All | Which::TrainStep | Which::Contention) {
+        let r = train_step(&a, false)?;
+        print_step(&r);
         results.push(r);
     }
-    if results.is_empty() {
-        bail!("unknown benchmark '{}' (use train-step, augment or all)", a.which);
+    if a.which == Which::Contention {
+        let r = train_step(&a, true)?;
+        print_step(&r);
+        results.push(r);
     }
     if let Some(p) = &a.json {
         std::fs::write(p, serde_json::to_string_pretty(&results)?).with_context(|| format!("cannot write {}", p.display()))?;

@@ -26,8 +26,8 @@ pub struct Args {
     /// auto, cpu, cuda or cuda:N.
     #[arg(long)]
     pub device: Option<String>,
-    /// libtorch threads (0: libtorch's default). Results depend on it, so a resumed run
-    /// must use the count it was trained with (a resume with another count is refused).
+    /// libtorch threads (0: the cores free at start). Results depend on the count: a resume
+    /// with `0` continues with the checkpoint's count, another explicit count is refused.
     #[arg(long)]
     pub threads: Option<usize>,
     #[arg(long)]

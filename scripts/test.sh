@@ -6,4 +6,7 @@ cd "$root"
 bash scripts/setup-libtorch.sh
 # Tests pin libtorch to two threads: the CI machine has two cores and tests run in parallel.
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
+# Hygiene that CI enforces: the committed rustfmt.toml, and clippy with warnings as errors.
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked "$@"

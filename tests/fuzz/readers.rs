@@ -211,7 +211,7 @@ fn fits_seed() -> Vec<u8> {
         h.push_str(&card(k, v));
     }
     h.push_str(&format!("{:<80}", "END"));
-    while h.len() % 2880 != 0 {
+    while !h.len().is_multiple_of(2880) {
         h.push(' ');
     }
     let mut bytes = h.into_bytes();
@@ -294,7 +294,8 @@ fn mutated_checkpoints() {
         data_fingerprint: None,
         checksums: Default::default(),
     };
-    let tensors = vec![("model/w".to_string(), tch::Tensor::from_slice(&[1f32, 2.0, 3.0, 4.0]).view([2, 2])), ("optim/steps".to_string(), tch::Tensor::from(3i64))];
+    let tensors =
+        vec![("model/w".to_string(), tch::Tensor::from_slice(&[1f32, 2.0, 3.0, 4.0]).view([2, 2])), ("optim/steps".to_string(), tch::Tensor::from(3i64))];
     let step = ckpts.save(&meta, &tensors, &[]).unwrap();
     let seed = std::fs::read(step.join("tensors.safetensors")).unwrap();
     let meta_seed = std::fs::read(step.join("meta.json")).unwrap();

@@ -62,4 +62,3 @@ pub fn run_reference(python: &std::path::Path, script: &std::path::Path, args: &
     let line = text.lines().last().with_context(|| format!("{} printed nothing", script.display()))?;
     serde_json::from_str(line).with_context(|| format!("{}: output is not JSON: {line}", script.display()))
 }
-

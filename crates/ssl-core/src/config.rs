@@ -28,4 +28,5 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
 /// Settings of a run that may change when it is resumed (where and how visibly it runs,
 /// not what it computes): JSON pointers into a command config with `out`, `device`,
 /// `threads` and a `train` table.
-pub const RESUME_MAY_CHANGE: &[&str] = &["/out", "/device", "/threads", "/train/progress", "/train/log_every", "/train/checkpoint_every", "/train/keep_checkpoints"];
+pub const RESUME_MAY_CHANGE: &[&str] =
+    &["/out", "/device", "/threads", "/train/progress", "/train/log_every", "/train/checkpoint_every", "/train/keep_checkpoints"];

@@ -39,7 +39,8 @@ pub fn free_cores() -> usize {
     if total == 0 {
         return cores;
     }
-    let online = std::fs::read_to_string("/proc/stat").map(|t| t.lines().filter(|l| l.starts_with("cpu") && !l.starts_with("cpu ")).count()).unwrap_or(cores).max(1);
+    let online =
+        std::fs::read_to_string("/proc/stat").map(|t| t.lines().filter(|l| l.starts_with("cpu") && !l.starts_with("cpu ")).count()).unwrap_or(cores).max(1);
     let free = (idle as f64 / total as f64 * online as f64 + 0.25).floor() as usize;
     free.clamp(1, cores)
 }

@@ -12,12 +12,8 @@ fn resnets_have_torchvision_names_and_shapes() {
         let cfg = BackboneConfig { kind, in_channels: 3, small_image_stem: false, width: 0 };
         let net = build_backbone(&vs.root(), &BackboneConfig { width: 1, ..cfg }).unwrap();
         let ours: BTreeMap<String, Vec<i64>> = vs.variables().into_iter().map(|(k, v)| (k, v.size())).collect();
-        let theirs: BTreeMap<String, Vec<i64>> = fixture[name]
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_array().unwrap().iter().map(|d| d.as_i64().unwrap()).collect()))
-            .collect();
+        let theirs: BTreeMap<String, Vec<i64>> =
+            fixture[name].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_array().unwrap().iter().map(|d| d.as_i64().unwrap()).collect())).collect();
         assert_eq!(ours, theirs, "{name}: names or shapes differ from torchvision");
         let y = net.forward_t(&Tensor::zeros([2, 3, 64, 64], (Kind::Float, Device::Cpu)), false);
         assert_eq!(y.size(), [2, 512]);

@@ -35,12 +35,7 @@ fn assert_close(what: &str, got: &[f64], want: &[f64], tol: f64) {
 
 /// Evaluates one fixture case with our implementation; returns (loss, inputs by name).
 fn evaluate(case: &Value) -> (Tensor, Vec<(String, Tensor)>) {
-    let inputs: Vec<(String, Tensor)> = case["inputs"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), tensor(v).set_requires_grad(true)))
-        .collect();
+    let inputs: Vec<(String, Tensor)> = case["inputs"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), tensor(v).set_requires_grad(true))).collect();
     let get = |n: &str| inputs.iter().find(|(k, _)| k == n).unwrap().1.shallow_clone();
     let p = |n: &str| case["params"][n].as_f64().unwrap();
     let loss = match case["objective"].as_str().unwrap() {
@@ -158,8 +153,8 @@ fn barlow_twins_of_identical_decorrelated_inputs_is_zero() {
     // Columns of a scaled orthogonal matrix: zero mean, unit variance, uncorrelated.
     let n = 8;
     let h = Tensor::from_slice(&[
-        1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 1.0, 1.0, -1.0, -1.0, 1.0, 1.0, -1.0, -1.0, 1.0,
-        -1.0, -1.0, 1.0, 1.0, -1.0, -1.0, 1.0,
+        1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 1.0, 1.0, -1.0, -1.0, 1.0, 1.0, -1.0, -1.0, 1.0, -1.0, -1.0, 1.0,
+        1.0, -1.0, -1.0, 1.0,
     ])
     .view([4, n])
     .transpose(0, 1)

@@ -481,19 +481,20 @@ fn a_failed_checkpoint_write_leaves_no_temporary_folder() {
 
 #[test]
 fn nonsense_settings_are_refused_naming_the_key() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut TrainConfig)>)> = vec![
-        ("min_lr_ratio", Box::new(|c| c.min_lr_ratio = -0.5)),
-        ("weight_decay", Box::new(|c| c.optimizer.weight_decay = f64::NAN)),
-        ("weight_decay", Box::new(|c| c.optimizer.weight_decay = -1e-4)),
-        ("beta1", Box::new(|c| c.optimizer.beta1 = 1.0)),
-        ("beta2", Box::new(|c| c.optimizer.beta2 = 1.5)),
-        ("momentum", Box::new(|c| c.optimizer.momentum = -0.1)),
-        ("eps", Box::new(|c| c.optimizer.eps = 0.0)),
-        ("start_fraction", Box::new(|c| c.uota.start_fraction = f64::NAN)),
-        ("start_fraction", Box::new(|c| c.uota.start_fraction = -1.0)),
-        ("tau", Box::new(|c| c.uota.tau = -3.0)),
-        ("lr", Box::new(|c| c.lr = f64::INFINITY)),
-        ("clip_grad_norm", Box::new(|c| c.clip_grad_norm = Some(f64::INFINITY))),
+    type Change = fn(&mut TrainConfig);
+    let cases: Vec<(&str, Change)> = vec![
+        ("min_lr_ratio", |c| c.min_lr_ratio = -0.5),
+        ("weight_decay", |c| c.optimizer.weight_decay = f64::NAN),
+        ("weight_decay", |c| c.optimizer.weight_decay = -1e-4),
+        ("beta1", |c| c.optimizer.beta1 = 1.0),
+        ("beta2", |c| c.optimizer.beta2 = 1.5),
+        ("momentum", |c| c.optimizer.momentum = -0.1),
+        ("eps", |c| c.optimizer.eps = 0.0),
+        ("start_fraction", |c| c.uota.start_fraction = f64::NAN),
+        ("start_fraction", |c| c.uota.start_fraction = -1.0),
+        ("tau", |c| c.uota.tau = -3.0),
+        ("lr", |c| c.lr = f64::INFINITY),
+        ("clip_grad_norm", |c| c.clip_grad_norm = Some(f64::INFINITY)),
     ];
     assert!(train_config(3).validate().is_ok());
     for (key, change) in cases {

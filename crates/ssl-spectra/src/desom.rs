@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use tch::{nn, nn::Module, Kind, Tensor};
 
 /// Encoder architecture.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Architecture {
     /// Fully connected `[d, hidden..., latent]`, mirrored in the decoder (the paper's).
@@ -166,7 +166,16 @@ impl Desom {
         let encoder = Encoder::new(&(&root / "encoder"), pixels, cfg);
         let decoder = Decoder::new(&(&root / "decoder"), pixels, cfg);
         let prototypes = (&root / "som").zeros("prototypes", &[cfg.shape.nodes() as i64, cfg.latent]);
-        Ok(Self { encoder, decoder, prototypes, shape: cfg.shape, cfg: cfg.clone(), grid: cfg.shape.distances(vs.device()), initialised: false, init_pool: None })
+        Ok(Self {
+            encoder,
+            decoder,
+            prototypes,
+            shape: cfg.shape,
+            cfg: cfg.clone(),
+            grid: cfg.shape.distances(vs.device()),
+            initialised: false,
+            init_pool: None,
+        })
     }
 
     /// Parameters of the encoder and decoder for spectra of `pixels` (as `f64`: computed
@@ -185,7 +194,11 @@ impl Desom {
 
     /// Refuses sizes whose networks, gradients and Adam moments would not fit in memory.
     pub fn check_memory(pixels: i64, cfg: &DesomConfig) -> Result<()> {
-        ssl_core::memory::check_fits("the DESOM networks and their optimiser state", "preprocess.grid (fewer pixels) or desom.hidden", Self::parameter_count(pixels, cfg) * 16.0)
+        ssl_core::memory::check_fits(
+            "the DESOM networks and their optimiser state",
+            "preprocess.grid (fewer pixels) or desom.hidden",
+            Self::parameter_count(pixels, cfg) * 16.0,
+        )
     }
 
     /// Latent codes of spectra `[N, L]` (no gradient), `batch` rows at a time.
@@ -232,7 +245,8 @@ impl Method for Desom {
                 None => {
                     let k = self.shape.nodes();
                     let b = z.size()[0] as usize;
-                    let idx: Vec<i64> = if b >= k { sample(&mut ctx.rng(), b, k).into_iter().map(|i| i as i64).collect() } else { (0..k).map(|i| (i % b) as i64).collect() };
+                    let idx: Vec<i64> =
+                        if b >= k { sample(&mut ctx.rng(), b, k).into_iter().map(|i| i as i64).collect() } else { (0..k).map(|i| (i % b) as i64).collect() };
                     z.detach().index_select(0, &Tensor::from_slice(&idx).to_device(z.device()))
                 }
             };

@@ -33,7 +33,11 @@ pub fn fingerprints(nodes: &[usize], objects: &[usize], n_nodes: usize) -> Resul
 /// how often an object's most similar other object is of its own kind.
 pub fn nearest_neighbour_agreement(fp: &Tensor, labels: &[usize]) -> f64 {
     let n = fp.size()[0];
-    let d = fp.unsqueeze(1).f_sub(&fp.unsqueeze(0)).map(|t| t.abs().sum_dim_intlist([2i64].as_slice(), false, tch::Kind::Float)).unwrap_or_else(|_| Tensor::zeros([n, n], (tch::Kind::Float, tch::Device::Cpu)));
+    let d = fp
+        .unsqueeze(1)
+        .f_sub(&fp.unsqueeze(0))
+        .map(|t| t.abs().sum_dim_intlist([2i64].as_slice(), false, tch::Kind::Float))
+        .unwrap_or_else(|_| Tensor::zeros([n, n], (tch::Kind::Float, tch::Device::Cpu)));
     let d = d + Tensor::eye(n, (tch::Kind::Float, fp.device())) * 1e9;
     let nn = Vec::<i64>::try_from(d.argmin(1, false)).unwrap_or_default();
     let hits = nn.iter().enumerate().filter(|(i, j)| labels[*i] == labels[**j as usize]).count();

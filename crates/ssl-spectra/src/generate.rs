@@ -29,7 +29,8 @@ pub fn load_ssps(dir: &Path) -> Result<(Vec<f64>, Vec<Ssp>)> {
     let set = load_spectra(dir, None)?;
     let mut ssps = Vec::new();
     for i in 0..set.len() {
-        let (age, metallicity) = parse_name(&set.names[i]).with_context(|| format!("{}: '{}' is not a MIUSCAT SSP name (Iun1.30Z<MH>T<age>.fits)", dir.display(), set.names[i]))?;
+        let (age, metallicity) =
+            parse_name(&set.names[i]).with_context(|| format!("{}: '{}' is not a MIUSCAT SSP name (Iun1.30Z<MH>T<age>.fits)", dir.display(), set.names[i]))?;
         ssps.push(Ssp { age, metallicity, flux: set.flux_of(i).to_vec() });
     }
     Ok((set.wave, ssps))
@@ -97,7 +98,10 @@ pub fn generate_galaxies(wave: &[f64], ssps: &[Ssp], cfg: &GalaxyConfig) -> Resu
     let (mut flux, mut names, mut labels) = (Vec::new(), Vec::new(), Vec::new());
     let mut galaxy = 0;
     for (k, kind) in KINDS.iter().enumerate() {
-        let pool: Vec<&Ssp> = ssps.iter().filter(|s| (kind.ages.0..=kind.ages.1).contains(&s.age) && (kind.metallicities.0..=kind.metallicities.1).contains(&s.metallicity)).collect();
+        let pool: Vec<&Ssp> = ssps
+            .iter()
+            .filter(|s| (kind.ages.0..=kind.ages.1).contains(&s.age) && (kind.metallicities.0..=kind.metallicities.1).contains(&s.metallicity))
+            .collect();
         if pool.is_empty() {
             bail!("no SSP matches kind '{}' (ages {:?}, [M/H] {:?})", kind.name, kind.ages, kind.metallicities);
         }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use tch::{nn, Device, Kind, Tensor};
 
 /// Which map to fit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum MapKind {
     Desom,
@@ -140,14 +140,25 @@ impl FittedMap {
     /// Best-matching node and distance of every spectrum.
     pub fn place(&self, set: &SpectraSet) -> Result<(Vec<usize>, Vec<f64>, MapQuality)> {
         if set.wave != self.wave {
-            bail!("{}: spectra are on a different grid ({} px from {:.1} Å) than the map ({} px from {:.1} Å); use the same preprocess.grid", set.source.display(), set.pixels(), set.wave[0], self.wave.len(), self.wave[0]);
+            bail!(
+                "{}: spectra are on a different grid ({} px from {:.1} Å) than the map ({} px from {:.1} Å); use the same preprocess.grid",
+                set.source.display(),
+                set.pixels(),
+                set.wave[0],
+                self.wave.len(),
+                self.wave[0]
+            );
         }
         let (flux, _) = tensors(set, self.device);
         let z = self.embed(&flux);
         let b = best_matching_units(&z, &self.prototypes);
         let d = squared_distances(&z, &self.prototypes).gather(1, &b.unsqueeze(1), false).sqrt().squeeze_dim(1);
         let q = map_quality(&z, &self.prototypes, self.shape);
-        Ok((Vec::<i64>::try_from(b.to_device(Device::Cpu))?.into_iter().map(|x| x as usize).collect(), Vec::<f64>::try_from(d.to_kind(Kind::Double).to_device(Device::Cpu))?, q))
+        Ok((
+            Vec::<i64>::try_from(b.to_device(Device::Cpu))?.into_iter().map(|x| x as usize).collect(),
+            Vec::<f64>::try_from(d.to_kind(Kind::Double).to_device(Device::Cpu))?,
+            q,
+        ))
     }
 }
 
@@ -228,7 +239,9 @@ pub fn fit_set(cfg: &FitConfig, set: &SpectraSet, device: Device, resume: impl I
             desom.set_init_pool(crate::som::sample_rows(&flux, cfg.shape.nodes(), cfg.train.seed));
             let mut batches = SpectraBatches::new(flux, weight, cfg.train.batch_size, cfg.train.seed)?;
             let run_config = serde_json::to_value(cfg)?;
-            let trainer = Trainer::new(cfg.train.clone(), cfg.out.clone(), run_config, resume_may_change(), device).with_data_fingerprint(set.fingerprint()).with_auto_threads(cfg.threads == 0);
+            let trainer = Trainer::new(cfg.train.clone(), cfg.out.clone(), run_config, resume_may_change(), device)
+                .with_data_fingerprint(set.fingerprint())
+                .with_auto_threads(cfg.threads == 0);
             trainer.fit(&vs, &mut desom, &mut batches, resume)?;
             let prototypes = desom.prototypes.detach().copy();
             FittedMap { config: cfg.clone(), shape: cfg.shape, prototypes, desom: Some((vs, desom)), wave: set.wave.clone(), device }
@@ -304,8 +317,9 @@ fn nodes_json(n: &NodeQuantities) -> serde_json::Value {
 /// Reads the node distributions written by `fit`.
 pub fn read_nodes(run: &Path) -> Result<NodeQuantities> {
     let path = run.join("nodes.json");
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).with_context(|| format!("{}: no node quantities (fit with --catalogue)", path.display()))?)
-        .with_context(|| format!("{}: not valid JSON", path.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).with_context(|| format!("{}: no node quantities (fit with --catalogue)", path.display()))?)
+            .with_context(|| format!("{}: not valid JSON", path.display()))?;
     let shape = MapShape { rows: v["rows"].as_u64().unwrap_or(0) as usize, cols: v["cols"].as_u64().unwrap_or(0) as usize };
     shape.validate().with_context(|| format!("{}: bad map shape", path.display()))?;
     let quantities: Vec<String> = serde_json::from_value(v["quantities"].clone()).with_context(|| format!("{}: bad quantities", path.display()))?;

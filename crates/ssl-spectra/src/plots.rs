@@ -95,7 +95,8 @@ pub fn prototype_spectra(path: &Path, title: &str, shape: MapShape, wave: &[f64]
             let pad = ((hi - lo) * 0.05).max(1e-6);
             let mut chart = ChartBuilder::on(cell).margin(2).build_cartesian_2d(w0..w1, (lo - pad) as f64..(hi + pad) as f64).map_err(|e| anyhow!("{e}"))?;
             chart.draw_series(LineSeries::new(wave.iter().zip(p).map(|(w, v)| (*w, *v as f64)), BLUE.stroke_width(1))).map_err(|e| anyhow!("{e}"))?;
-            cell.draw(&Rectangle::new([(0, 0), (cell.dim_in_pixel().0 as i32 - 1, cell.dim_in_pixel().1 as i32 - 1)], BLACK.mix(0.2))).map_err(|e| anyhow!("{e}"))?;
+            cell.draw(&Rectangle::new([(0, 0), (cell.dim_in_pixel().0 as i32 - 1, cell.dim_in_pixel().1 as i32 - 1)], BLACK.mix(0.2)))
+                .map_err(|e| anyhow!("{e}"))?;
         }
         root.present().map_err(|e| anyhow!("{e}"))?;
     }

@@ -50,7 +50,11 @@ pub fn rebin_one(wave: &[f64], flux: &[f32], ivar: &[f32], grid: &[f64]) -> (Vec
 
 /// Refuses a grid whose rebinned fluxes and inverse variances would not fit in memory.
 fn check_rebinned_memory(spectra: usize, pixels: usize) -> Result<()> {
-    ssl_core::memory::check_fits(&format!("{spectra} spectra rebinned to {pixels} pixels"), "preprocess.grid (a coarser step)", spectra as f64 * pixels as f64 * 8.0 * 2.0)
+    ssl_core::memory::check_fits(
+        &format!("{spectra} spectra rebinned to {pixels} pixels"),
+        "preprocess.grid (a coarser step)",
+        spectra as f64 * pixels as f64 * 8.0 * 2.0,
+    )
 }
 
 /// Rebins every spectrum of `set` onto `grid`.
@@ -252,7 +256,10 @@ mod tests {
         let flux: Vec<f32> = wave.iter().map(|w| line(*w) as f32).collect();
         let mut f2 = flux.clone();
         f2[..300].iter_mut().for_each(|v| *v = f32::NAN);
-        let set = SpectraSet::new("t".into(), wave, [flux, f2].concat(), vec![1.0; 800], vec!["a".into(), "b".into()]).unwrap().with_redshifts(vec![0.1, 0.1]).unwrap();
+        let set = SpectraSet::new("t".into(), wave, [flux, f2].concat(), vec![1.0; 800], vec!["a".into(), "b".into()])
+            .unwrap()
+            .with_redshifts(vec![0.1, 0.1])
+            .unwrap();
         let cfg = PreprocessConfig { grid: vec![4600.0, 5400.0, 2.0], normalisation: Normalisation::None, ..Default::default() };
         let err = prepare(&set, &cfg).unwrap_err().to_string();
         assert!(err.contains("'b'") && err.contains("--skip-bad"), "{err}");

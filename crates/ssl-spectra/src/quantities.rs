@@ -59,7 +59,12 @@ impl Catalogue {
             bail!("{}: none of the {} spectra has an entry (names such as '{example}' must match the catalogue's first column)", path.display(), names.len());
         }
         if matched * 2 < names.len() {
-            eprintln!("warning: {}: only {matched} of {} spectra ({:.0}%) have catalogue entries", path.display(), names.len(), 100.0 * matched as f64 / names.len() as f64);
+            eprintln!(
+                "warning: {}: only {matched} of {} spectra ({:.0}%) have catalogue entries",
+                path.display(),
+                names.len(),
+                100.0 * matched as f64 / names.len() as f64
+            );
         }
         Ok(matched)
     }
@@ -133,7 +138,8 @@ impl NodeQuantities {
         let nearest = candidates.first().map(|&k| self.shape.manhattan(node, k)).unwrap_or(0);
         (0..self.quantities.len())
             .map(|j| {
-                let pool: Vec<f64> = candidates.iter().take_while(|&&k| self.shape.manhattan(node, k) == nearest).flat_map(|&k| self.values[k][j].iter().copied()).collect();
+                let pool: Vec<f64> =
+                    candidates.iter().take_while(|&&k| self.shape.manhattan(node, k) == nearest).flat_map(|&k| self.values[k][j].iter().copied()).collect();
                 Estimate::of(&pool)
             })
             .collect()

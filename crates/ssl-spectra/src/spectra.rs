@@ -40,7 +40,14 @@ impl SpectraSet {
             bail!("{}: holds no spectra", source.display());
         }
         if flux.len() != names.len() * l || ivar.len() != flux.len() {
-            bail!("{}: {} spectra of {l} pixels need {} values, got {} fluxes and {} inverse variances", source.display(), names.len(), names.len() * l, flux.len(), ivar.len());
+            bail!(
+                "{}: {} spectra of {l} pixels need {} values, got {} fluxes and {} inverse variances",
+                source.display(),
+                names.len(),
+                names.len() * l,
+                flux.len(),
+                ivar.len()
+            );
         }
         if wave.iter().any(|w| !w.is_finite()) || wave.windows(2).any(|w| w[1] <= w[0]) {
             bail!("{}: the wavelength grid must be finite and strictly increasing", source.display());

@@ -18,7 +18,15 @@ fn card(key: &str, value: &str) -> String {
 /// A minimal single-HDU FITS file with a 1-D float32 spectrum on a linear grid.
 fn write_fits(path: &Path, crval: f64, cdelt: f64, flux: &[f32]) {
     let mut h = String::new();
-    for (k, v) in [("SIMPLE", "T".to_string()), ("BITPIX", "-32".into()), ("NAXIS", "1".into()), ("NAXIS1", flux.len().to_string()), ("CRVAL1", format!("{crval:.4}")), ("CDELT1", format!("{cdelt:.4}")), ("CRPIX1", "1.0".into())] {
+    for (k, v) in [
+        ("SIMPLE", "T".to_string()),
+        ("BITPIX", "-32".into()),
+        ("NAXIS", "1".into()),
+        ("NAXIS1", flux.len().to_string()),
+        ("CRVAL1", format!("{crval:.4}")),
+        ("CDELT1", format!("{cdelt:.4}")),
+        ("CRPIX1", "1.0".into()),
+    ] {
         h.push_str(&card(k, &v));
     }
     h.push_str(&format!("{:<80}", "END"));
@@ -195,7 +203,7 @@ fn bad_input_gives_clear_errors() {
     // Bad config key, unknown map, map on a different grid, predict without a catalogue.
     std::fs::write(d.join("bad.toml"), "[desom]\nlatnet = 3\n").unwrap();
     fails(&["fit", "--config", s(&d.join("bad.toml")), "--data", s(&lib), "--out", o], "latnet");
-    fails(&["fit", "--config", c, "--data", s(&lib), "--out", o, "--map", "kohonen"], "unknown map");
+    fails(&["fit", "--config", c, "--data", s(&lib), "--out", o, "--map", "kohonen"], "invalid value 'kohonen'");
     ok(&["fit", "--config", c, "--data", s(&lib), "--out", s(&d.join("som")), "--map", "som"]);
     fails(&["map", "--run", s(&d.join("som")), "--data", s(&mixed.join("b.fits"))], "different grid");
     fails(&["predict", "--run", s(&d.join("som")), "--data", s(&lib)], "nodes.json");
@@ -209,7 +217,30 @@ fn experiments_fingerprints_and_bench_run_on_tiny_data() {
     let lib = library(&d);
     // The MILES experiment on the test library (its catalogue has teff and logg).
     let doc = d.join("miles.md");
-    let out = ok(&["experiment-miles", "--grid", "4000,4398,2", "--batch-size", "8", "--data", s(&lib), "--out", s(&d.join("miles")), "--doc", s(&doc), "--steps", "40", "--pretrain-steps", "20", "--rows", "3", "--cols", "3", "--device", "cpu", "--quiet"]);
+    let out = ok(&[
+        "experiment-miles",
+        "--grid",
+        "4000,4398,2",
+        "--batch-size",
+        "8",
+        "--data",
+        s(&lib),
+        "--out",
+        s(&d.join("miles")),
+        "--doc",
+        s(&doc),
+        "--steps",
+        "40",
+        "--pretrain-steps",
+        "20",
+        "--rows",
+        "3",
+        "--cols",
+        "3",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]);
     let md = std::fs::read_to_string(&doc).unwrap();
     for row in ["| DESOM |", "| classic SOM |", "| kNN (k=5) on raw spectra |", "teff MAE", "logg 68% coverage"] {
         assert!(md.contains(row), "{row} missing:\n{md}\n{out}");
@@ -222,7 +253,19 @@ fn experiments_fingerprints_and_bench_run_on_tiny_data() {
         groups.push_str(&format!("star{i:02}.fits,obj{},{}\n", (i % 3) * 2 + (i / 18), i % 3));
     }
     std::fs::write(d.join("groups.csv"), groups).unwrap();
-    let msg = ok(&["fingerprint", "--run", s(&d.join("map1")), "--data", s(&lib), "--groups", s(&d.join("groups.csv")), "--out", s(&d.join("fp.csv")), "--map-size", "2"]);
+    let msg = ok(&[
+        "fingerprint",
+        "--run",
+        s(&d.join("map1")),
+        "--data",
+        s(&lib),
+        "--groups",
+        s(&d.join("groups.csv")),
+        "--out",
+        s(&d.join("fp.csv")),
+        "--map-size",
+        "2",
+    ]);
     assert!(msg.contains("6 objects") && msg.contains("nearest fingerprint of the same kind 1.000"), "{msg}");
     assert_eq!(std::fs::read_to_string(d.join("fp.csv")).unwrap().lines().count(), 7);
     std::fs::write(d.join("partial.csv"), "name,object\nstar00.fits,a\n").unwrap();
@@ -235,13 +278,58 @@ fn experiments_fingerprints_and_bench_run_on_tiny_data() {
         write_fits(&ssp.join(format!("Iun1.30Z{mh}T{age}.fits")), 3500.0, 20.0, &flux);
     }
     let gdoc = d.join("galaxies.md");
-    ok(&["experiment-galaxies", "--ssp", s(&ssp), "--out", s(&d.join("gal")), "--doc", s(&gdoc), "--galaxies-per-kind", "2", "--spaxels", "20", "--steps", "30", "--pretrain-steps", "10", "--map-size", "3", "--second-map-size", "2", "--device", "cpu", "--quiet"]);
+    ok(&[
+        "experiment-galaxies",
+        "--ssp",
+        s(&ssp),
+        "--out",
+        s(&d.join("gal")),
+        "--doc",
+        s(&gdoc),
+        "--galaxies-per-kind",
+        "2",
+        "--spaxels",
+        "20",
+        "--steps",
+        "30",
+        "--pretrain-steps",
+        "10",
+        "--map-size",
+        "3",
+        "--second-map-size",
+        "2",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]);
     assert!(std::fs::read_to_string(&gdoc).unwrap().contains("| classic SOM-1 -> fingerprints -> map-2 |"));
     // The benchmark with a stand-in reference script (the real one needs MiniSom).
     let stub = d.join("stub.py");
     std::fs::write(&stub, "import json; print(json.dumps({'fit_spectra_per_second': 10.0, 'infer_spectra_per_second': 100.0, 'minisom_map': {}, 'our_map_scored_by_minisom': {}}))\n").unwrap();
     let json = d.join("bench.json");
-    ok(&["bench", "--grid", "4000,4398,2", "--data", s(&lib), "--python", "python3", "--script", s(&stub), "--rows", "3", "--cols", "3", "--iterations", "3", "--repeats", "1", "--threads", "1", "--json", s(&json)]);
+    ok(&[
+        "bench",
+        "--grid",
+        "4000,4398,2",
+        "--data",
+        s(&lib),
+        "--python",
+        "python3",
+        "--script",
+        s(&stub),
+        "--rows",
+        "3",
+        "--cols",
+        "3",
+        "--iterations",
+        "3",
+        "--repeats",
+        "1",
+        "--threads",
+        "1",
+        "--json",
+        s(&json),
+    ]);
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert!((v["fit_ratio"].as_f64().unwrap() - v["ours_fit_spectra_per_second"].as_f64().unwrap() / 10.0).abs() < 1e-9);
     std::fs::remove_dir_all(&d).ok();
@@ -266,7 +354,15 @@ fn write_table(path: &Path, rows: usize, columns: &[(&str, usize, Vec<f32>)]) {
     let mut x = String::new();
     x.push_str(&format!("{:<80}", "XTENSION= 'BINTABLE'"));
     let width: usize = columns.iter().map(|c| c.1 * 4).sum();
-    for (k, v) in [("BITPIX", "8".to_string()), ("NAXIS", "2".into()), ("NAXIS1", width.to_string()), ("NAXIS2", rows.to_string()), ("PCOUNT", "0".into()), ("GCOUNT", "1".into()), ("TFIELDS", columns.len().to_string())] {
+    for (k, v) in [
+        ("BITPIX", "8".to_string()),
+        ("NAXIS", "2".into()),
+        ("NAXIS1", width.to_string()),
+        ("NAXIS2", rows.to_string()),
+        ("PCOUNT", "0".into()),
+        ("GCOUNT", "1".into()),
+        ("TFIELDS", columns.len().to_string()),
+    ] {
         x.push_str(&card(k, &v));
     }
     for (i, (name, repeat, _)) in columns.iter().enumerate() {
@@ -385,7 +481,10 @@ fn hostile_input_is_refused_before_anything_is_written_or_lost() {
     // Sizes that cannot be allocated name the setting instead of aborting.
     std::fs::write(d.join("two.csv"), "name,5000,5001,5002,5003\na,1,2,3,4\nb,4,3,2,1\n").unwrap();
     std::fs::write(d.join("big.toml"), "device = \"cpu\"\nthreads = 1\n[train]\nprogress = false\n").unwrap();
-    fails(&["fit", "--config", s(&d.join("big.toml")), "--data", s(&d.join("two.csv")), "--out", s(&fresh), "--grid", "5000,5003,0.0000004"], "preprocess.grid");
+    fails(
+        &["fit", "--config", s(&d.join("big.toml")), "--data", s(&d.join("two.csv")), "--out", s(&fresh), "--grid", "5000,5003,0.0000004"],
+        "preprocess.grid",
+    );
     // Nonsense settings.
     std::fs::write(d.join("neg.toml"), std::fs::read_to_string(&cfg).unwrap() + "min_lr_ratio = -1.0\n").unwrap();
     fails(&["fit", "--config", s(&d.join("neg.toml")), "--data", s(&moved), "--out", s(&fresh)], "min_lr_ratio");

@@ -66,9 +66,7 @@ impl ViewLoader {
             .enumerate()
             .map(|(pos, &id)| {
                 let img = Image::from_u8(set.channels, set.height, set.width, set.image(id));
-                (0..views)
-                    .map(|v| augment(&img, cfg, &mut ChaCha8Rng::seed_from_u64(mix_seed(&[seed, index, pos as u64, v as u64]))))
-                    .collect()
+                (0..views).map(|v| augment(&img, cfg, &mut ChaCha8Rng::seed_from_u64(mix_seed(&[seed, index, pos as u64, v as u64])))).collect()
             })
             .collect();
         (0..views)

@@ -52,7 +52,8 @@ pub fn pretrain(cfg: &PretrainConfig, resume: impl Into<Resume>) -> Result<Train
     let (vs, mut method) = build(cfg, &set, device)?;
     let mut loader = ViewLoader::new(set.clone(), cfg.augment.clone(), cfg.views, cfg.train.batch_size, cfg.train.seed)?;
     let _lock = RunLock::acquire(&cfg.out)?;
-    let trainer = Trainer::for_run(cfg.train.clone(), cfg.out.clone(), cfg, device)?.with_data_fingerprint(set.fingerprint()).with_auto_threads(cfg.threads == 0);
+    let trainer =
+        Trainer::for_run(cfg.train.clone(), cfg.out.clone(), cfg, device)?.with_data_fingerprint(set.fingerprint()).with_auto_threads(cfg.threads == 0);
     // The run's settings file is written only for a run this invocation owns.
     let existing = trainer.checkpoints().latest_path()?;
     if existing.is_none() {
@@ -98,8 +99,8 @@ pub fn run_config(run: &Path) -> Result<PretrainConfig> {
     let ck = ssl_core::train::CheckpointDir::new(run.join("checkpoints"), 1)
         .latest()?
         .with_context(|| format!("{}: no checkpoint found (is this a pre-training output folder?)", run.display()))?;
-    let cfg: PretrainConfig =
-        serde_json::from_value(ck.meta.config.clone()).with_context(|| format!("{}: checkpoint config is not a vision pre-training config", ck.dir.display()))?;
+    let cfg: PretrainConfig = serde_json::from_value(ck.meta.config.clone())
+        .with_context(|| format!("{}: checkpoint config is not a vision pre-training config", ck.dir.display()))?;
     cfg.validate().with_context(|| format!("{}: the checkpoint's config is not valid", ck.dir.display()))?;
     Ok(cfg)
 }
@@ -132,7 +133,15 @@ pub fn features(method: &dyn Method, set: &ImageSet, cfg: &PretrainConfig, batch
 /// kNN and linear-probe accuracy of an encoder: the trained one of `run`, or (with
 /// `random_init`) the same architecture with fresh weights.
 /// Test labels follow the training set's classes by name, not by folder position.
-pub fn evaluate(cfg: &PretrainConfig, run: Option<&Path>, train: &ImageSet, test: &ImageSet, eval: &EvalConfig, device: Device, export: Option<&Path>) -> Result<EvalReport> {
+pub fn evaluate(
+    cfg: &PretrainConfig,
+    run: Option<&Path>,
+    train: &ImageSet,
+    test: &ImageSet,
+    eval: &EvalConfig,
+    device: Device,
+    export: Option<&Path>,
+) -> Result<EvalReport> {
     let test = &test.relabelled_as(train)?;
     let (vs, method) = build(cfg, train, device)?;
     let encoder = match run {

@@ -143,7 +143,23 @@ fn demo_and_objectives_table_run_on_tiny_data() {
     }
     image::open(d.join("demo/loss.png")).expect("loss plot is a valid PNG");
     let doc = d.join("table.md");
-    let out = ok(&["objectives-table", "--data", s(&d), "--out", s(&d.join("table")), "--doc", s(&doc), "--config", s(&cfg), "--steps", "2", "--methods", "simclr,vicreg", "--device", "cpu"]);
+    let out = ok(&[
+        "objectives-table",
+        "--data",
+        s(&d),
+        "--out",
+        s(&d.join("table")),
+        "--doc",
+        s(&doc),
+        "--config",
+        s(&cfg),
+        "--steps",
+        "2",
+        "--methods",
+        "simclr,vicreg",
+        "--device",
+        "cpu",
+    ]);
     let table = std::fs::read_to_string(&doc).unwrap();
     for row in ["| simclr |", "| vicreg |", "| simclr + UOTA |", "| random init |"] {
         assert!(table.contains(row), "{row} missing from\n{table}\n{out}");
@@ -156,10 +172,32 @@ fn bench_reports_ratios_against_the_reference_scripts() {
     // Stand-in reference scripts (the real ones need Python's torch): they print the JSON
     // the real scripts print, so the command's measuring and ratio plumbing is exercised.
     let d = tmp("bench");
-    std::fs::write(d.join("simclr_step.py"), "import json, os; print(json.dumps({'steps_per_second': 2.0, 'omp_wait_policy': os.environ.get('OMP_WAIT_POLICY')}))\n").unwrap();
+    std::fs::write(
+        d.join("simclr_step.py"),
+        "import json, os; print(json.dumps({'steps_per_second': 2.0, 'omp_wait_policy': os.environ.get('OMP_WAIT_POLICY')}))\n",
+    )
+    .unwrap();
     std::fs::write(d.join("augment_torchvision.py"), "import json; print(json.dumps({'images_per_second': 100.0}))\n").unwrap();
     let json = d.join("bench.json");
-    let out = ok(&["bench", "--python", "python3", "--scripts", s(&d), "--batch", "4", "--steps", "1", "--warmup", "1", "--images", "64", "--threads", "1", "--json", s(&json)]);
+    let out = ok(&[
+        "bench",
+        "--python",
+        "python3",
+        "--scripts",
+        s(&d),
+        "--batch",
+        "4",
+        "--steps",
+        "1",
+        "--warmup",
+        "1",
+        "--images",
+        "64",
+        "--threads",
+        "1",
+        "--json",
+        s(&json),
+    ]);
     assert!(out.contains("ratio"), "{out}");
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let aug = &v[0];
@@ -169,7 +207,25 @@ fn bench_reports_ratios_against_the_reference_scripts() {
     fails(&["bench", "--python", "python3", "--scripts", s(&d.join("nowhere")), "--which", "augment", "--images", "8"], "failed");
     // Beside a busy process: both rows, ours with waiting threads that sleep (unless the
     // user chose a policy) and the reference run as the user would run it.
-    let out = ok(&["bench", "--python", "python3", "--scripts", s(&d), "--which", "contention", "--batch", "4", "--steps", "1", "--warmup", "1", "--threads", "0", "--json", s(&json)]);
+    let out = ok(&[
+        "bench",
+        "--python",
+        "python3",
+        "--scripts",
+        s(&d),
+        "--which",
+        "contention",
+        "--batch",
+        "4",
+        "--steps",
+        "1",
+        "--warmup",
+        "1",
+        "--threads",
+        "0",
+        "--json",
+        s(&json),
+    ]);
     assert!(out.contains("beside one busy process"), "{out}");
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!((v[0]["competing_process"].as_bool(), v[1]["competing_process"].as_bool()), (Some(false), Some(true)));

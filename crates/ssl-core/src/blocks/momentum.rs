@@ -56,7 +56,6 @@ impl MomentumCopy {
         });
     }
 
-
     /// The target's variables as checkpoint entries named `target.<name>`.
     pub fn state(&self) -> Vec<(String, Tensor)> {
         let mut s: Vec<_> = self.store.variables().into_iter().map(|(k, v)| (format!("target.{k}"), v)).collect();

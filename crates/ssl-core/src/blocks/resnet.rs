@@ -18,8 +18,8 @@ struct BasicBlock {
 
 impl BasicBlock {
     fn new(p: nn::Path, c_in: i64, c_out: i64, stride: i64) -> Self {
-        let downsample = (stride != 1 || c_in != c_out)
-            .then(|| (conv(&p / "downsample" / "0", c_in, c_out, 1, stride), batch_norm2d(&p / "downsample" / "1", c_out)));
+        let downsample =
+            (stride != 1 || c_in != c_out).then(|| (conv(&p / "downsample" / "0", c_in, c_out, 1, stride), batch_norm2d(&p / "downsample" / "1", c_out)));
         Self {
             conv1: conv(&p / "conv1", c_in, c_out, 3, stride),
             bn1: batch_norm2d(&p / "bn1", c_out),
@@ -52,11 +52,8 @@ pub struct ResNet {
 impl ResNet {
     /// `blocks` per stage: `[2, 2, 2, 2]` is ResNet-18, `[3, 4, 6, 3]` ResNet-34.
     pub fn new(p: &nn::Path, blocks: [usize; 4], in_channels: i64, small_image_stem: bool) -> Self {
-        let (conv1, max_pool) = if small_image_stem {
-            (conv(p / "conv1", in_channels, 64, 3, 1), false)
-        } else {
-            (conv(p / "conv1", in_channels, 64, 7, 2), true)
-        };
+        let (conv1, max_pool) =
+            if small_image_stem { (conv(p / "conv1", in_channels, 64, 3, 1), false) } else { (conv(p / "conv1", in_channels, 64, 7, 2), true) };
         let mut layers = Vec::new();
         let mut c_in = 64;
         for (stage, &n) in blocks.iter().enumerate() {

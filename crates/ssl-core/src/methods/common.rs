@@ -1,10 +1,10 @@
 //! Configuration and network pieces shared by the methods.
-use crate::blocks::{build_backbone, cosine_momentum, Backbone, BackboneConfig, MomentumCopy, Mlp, MlpConfig};
+use crate::blocks::{build_backbone, cosine_momentum, Backbone, BackboneConfig, Mlp, MlpConfig, MomentumCopy};
 use crate::method::StepContext;
-use std::collections::HashMap;
 use crate::objectives::{l2_normalize, NacConfig, VicRegWeights};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use tch::{nn, Tensor};
 
 /// Configuration of a method's networks and objective. Fields left unset take the

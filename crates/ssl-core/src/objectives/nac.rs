@@ -47,9 +47,11 @@ pub fn nac_per_sample(u1: &Tensor, u2: &Tensor, l1: &Tensor, l2: &Tensor, flip: 
     let beta = 0.5 * ((1.0 - p) / p).ln();
     let scores = y_noisy.matmul(&y.transpose(0, 1)) * beta;
     let partner_logits = Tensor::cat(&[l2, l1], 0);
-    let log_q = (&y_noisy * &partner_logits + partner_logits.log_sigmoid() + (-&partner_logits).log_sigmoid() + 4f64.ln())
-        .sum_dim_intlist([1i64].as_slice(), false, y.kind())
-        * 0.5;
+    let log_q = (&y_noisy * &partner_logits + partner_logits.log_sigmoid() + (-&partner_logits).log_sigmoid() + 4f64.ln()).sum_dim_intlist(
+        [1i64].as_slice(),
+        false,
+        y.kind(),
+    ) * 0.5;
     let per_row = scores.logsumexp([1i64].as_slice(), false) - log_q;
     Ok(per_row.view([2, n]).transpose(0, 1))
 }

@@ -29,7 +29,11 @@ impl RunLock {
         match file.try_lock() {
             Ok(()) => Ok(Self { path, _file: file }),
             Err(fs::TryLockError::WouldBlock) => {
-                bail!("{} is in use by another process (its lock {} is held); wait for it to finish or choose another output folder", dir.display(), path.display())
+                bail!(
+                    "{} is in use by another process (its lock {} is held); wait for it to finish or choose another output folder",
+                    dir.display(),
+                    path.display()
+                )
             }
             Err(fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("cannot lock {}", path.display())),
         }

@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tch::{nn, Device, Tensor};
 
-
 /// A deterministic stream of batches of views.
 pub trait BatchSource {
     /// (Re)starts the stream at global batch `index`; the batch at an index never depends
@@ -78,7 +77,12 @@ impl TrainConfig {
             bail!("train: steps and accumulate must be at least 1 and batch_size at least 2 (got {}, {}, {})", self.steps, self.accumulate, self.batch_size);
         }
         if self.steps > 100_000_000 || self.batch_size > 1_000_000 || self.accumulate > 10_000 {
-            bail!("train: steps (at most 1e8), batch_size (at most 1e6) or accumulate (at most 1e4) is out of range (got {}, {}, {})", self.steps, self.batch_size, self.accumulate);
+            bail!(
+                "train: steps (at most 1e8), batch_size (at most 1e6) or accumulate (at most 1e4) is out of range (got {}, {}, {})",
+                self.steps,
+                self.batch_size,
+                self.accumulate
+            );
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             bail!("train.lr must be a positive finite number, got {}", self.lr);
@@ -245,11 +249,9 @@ impl Trainer {
     fn starting_checkpoint(&self, ckpts: &CheckpointDir, resume: Resume) -> Result<Option<Checkpoint>> {
         match resume {
             Resume::No => match ckpts.latest_path()? {
-                Some(dir) => bail!(
-                    "{} already holds a run ({}); pass --resume to continue it or choose another output folder",
-                    self.out.display(),
-                    dir.display()
-                ),
+                Some(dir) => {
+                    bail!("{} already holds a run ({}); pass --resume to continue it or choose another output folder", self.out.display(), dir.display())
+                }
                 None => Ok(None),
             },
             Resume::Latest => {
@@ -258,7 +260,11 @@ impl Trainer {
                     Ok(ck) => Ok(Some(ck)),
                     Err(e) => {
                         let offer = match ckpts.newest_intact() {
-                            Ok((Some(ck), _)) => format!("the newest intact checkpoint is {} (step {}): pass --resume-intact to continue from it", ck.dir.display(), ck.meta.step),
+                            Ok((Some(ck), _)) => format!(
+                                "the newest intact checkpoint is {} (step {}): pass --resume-intact to continue from it",
+                                ck.dir.display(),
+                                ck.meta.step
+                            ),
                             _ => "no older checkpoint is intact".to_string(),
                         };
                         Err(e.context(format!("cannot resume {}: its newest checkpoint {} failed verification; {offer}", self.out.display(), dir.display())))
@@ -295,7 +301,10 @@ impl Trainer {
         }
         if let (Some(old), Some(new)) = (&ck.meta.data_fingerprint, &self.data_fingerprint) {
             if old != new {
-                bail!("cannot resume {}: the training data differ in content from the data the run was trained on (SHA-256 {old} in the checkpoint, {new} now)", self.out.display());
+                bail!(
+                    "cannot resume {}: the training data differ in content from the data the run was trained on (SHA-256 {old} in the checkpoint, {new} now)",
+                    self.out.display()
+                );
             }
         }
         let threads = tch::get_num_threads().max(0) as usize;
@@ -462,8 +471,7 @@ impl Trainer {
         if let Some(name) = first_non_finite(tensors.iter().map(|(k, v)| (k, v))) {
             return Err(NonFinite(name).into());
         }
-        let backbone: Vec<(String, Tensor)> =
-            vs.variables().into_iter().filter_map(|(k, v)| k.strip_prefix("backbone.").map(|k| (k.to_string(), v))).collect();
+        let backbone: Vec<(String, Tensor)> = vs.variables().into_iter().filter_map(|(k, v)| k.strip_prefix("backbone.").map(|k| (k.to_string(), v))).collect();
         let meta = CheckpointMeta {
             step,
             seed: self.cfg.seed,
@@ -505,9 +513,8 @@ impl std::error::Error for NonFinite {}
 /// Loads the trained weights of the newest checkpoint under `out` into `vs`, refusing a
 /// checkpoint that fails verification or holds non-finite weights.
 pub fn load_latest_weights(out: &Path, vs: &nn::VarStore) -> Result<Checkpoint> {
-    let ck = CheckpointDir::new(out.join("checkpoints"), 1)
-        .latest()?
-        .with_context(|| format!("no checkpoint found under {}", out.join("checkpoints").display()))?;
+    let ck =
+        CheckpointDir::new(out.join("checkpoints"), 1).latest()?.with_context(|| format!("no checkpoint found under {}", out.join("checkpoints").display()))?;
     let model = ck.section("model");
     if let Some(name) = first_non_finite(model.iter()) {
         bail!("{}: weight '{name}' holds NaN or infinity; this checkpoint cannot be evaluated", ck.dir.display());

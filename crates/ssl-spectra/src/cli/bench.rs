@@ -55,8 +55,18 @@ pub fn run(a: Args) -> Result<()> {
     x.write_npy(dir.join("data.npy"))?;
     protos.write_npy(dir.join("ours.npy"))?;
     let args: Vec<String> = [
-        "--data", dir.join("data.npy").to_str().unwrap_or_default(), "--ours", dir.join("ours.npy").to_str().unwrap_or_default(),
-        "--rows", &a.rows.to_string(), "--cols", &a.cols.to_string(), "--iterations", &a.iterations.to_string(), "--repeats", &a.repeats.to_string(),
+        "--data",
+        dir.join("data.npy").to_str().unwrap_or_default(),
+        "--ours",
+        dir.join("ours.npy").to_str().unwrap_or_default(),
+        "--rows",
+        &a.rows.to_string(),
+        "--cols",
+        &a.cols.to_string(),
+        "--iterations",
+        &a.iterations.to_string(),
+        "--repeats",
+        &a.repeats.to_string(),
     ]
     .iter()
     .map(|s| s.to_string())
@@ -77,9 +87,13 @@ pub fn run(a: Args) -> Result<()> {
     });
     println!("fit: ours {ours_fit:.0} spectra/s, MiniSom {theirs_fit:.0} spectra/s, ratio {:.1}", ours_fit / theirs_fit);
     println!("inference: ours {ours_infer:.0} spectra/s, MiniSom {theirs_infer:.0} spectra/s, ratio {:.1}", ours_infer / theirs_infer);
-    println!("MiniSom's errors: its map QE {:.4} TE {:.4}; our map QE {:.4} TE {:.4}",
-        reference["minisom_map"]["quantization_error"].as_f64().unwrap_or(f64::NAN), reference["minisom_map"]["topographic_error"].as_f64().unwrap_or(f64::NAN),
-        reference["our_map_scored_by_minisom"]["quantization_error"].as_f64().unwrap_or(f64::NAN), reference["our_map_scored_by_minisom"]["topographic_error"].as_f64().unwrap_or(f64::NAN));
+    println!(
+        "MiniSom's errors: its map QE {:.4} TE {:.4}; our map QE {:.4} TE {:.4}",
+        reference["minisom_map"]["quantization_error"].as_f64().unwrap_or(f64::NAN),
+        reference["minisom_map"]["topographic_error"].as_f64().unwrap_or(f64::NAN),
+        reference["our_map_scored_by_minisom"]["quantization_error"].as_f64().unwrap_or(f64::NAN),
+        reference["our_map_scored_by_minisom"]["topographic_error"].as_f64().unwrap_or(f64::NAN)
+    );
     if let Some(p) = &a.json {
         std::fs::write(p, serde_json::to_string_pretty(&result)?).with_context(|| format!("cannot write {}", p.display()))?;
     }

@@ -48,7 +48,8 @@ pub fn run(a: Args) -> Result<()> {
         objects.push(id);
     }
     let (fp, ids) = fingerprints(&spectra_nodes, &objects, map.shape.nodes())?;
-    let kind_names: Vec<String> = ids.iter().map(|&o| group.values().find(|(g, _)| *g == object_ids[o]).and_then(|(_, k)| k.clone()).unwrap_or_default()).collect();
+    let kind_names: Vec<String> =
+        ids.iter().map(|&o| group.values().find(|(g, _)| *g == object_ids[o]).and_then(|(_, k)| k.clone()).unwrap_or_default()).collect();
     let mut kinds_seen: Vec<String> = kind_names.clone();
     kinds_seen.sort();
     kinds_seen.dedup();
@@ -66,7 +67,13 @@ pub fn run(a: Args) -> Result<()> {
     }
     std::fs::write(&a.out, csv).with_context(|| format!("cannot write {}", a.out.display()))?;
     if kinds_seen.len() > 1 {
-        println!("{} objects: kind purity of map-2 nodes {:.3}, NMI {:.3}, nearest fingerprint of the same kind {:.3}", ids.len(), report.purity, report.nmi, report.nearest_neighbour_agreement);
+        println!(
+            "{} objects: kind purity of map-2 nodes {:.3}, NMI {:.3}, nearest fingerprint of the same kind {:.3}",
+            ids.len(),
+            report.purity,
+            report.nmi,
+            report.nearest_neighbour_agreement
+        );
     } else {
         println!("{} objects fingerprinted", ids.len());
     }

@@ -17,16 +17,16 @@ pub struct Args {
     pub catalogue: Option<PathBuf>,
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// desom or som.
-    #[arg(long)]
-    pub map: Option<String>,
+    /// Which map to fit.
+    #[arg(long, value_enum)]
+    pub map: Option<MapKind>,
     #[arg(long)]
     pub rows: Option<usize>,
     #[arg(long)]
     pub cols: Option<usize>,
-    /// mlp or conv (DESOM encoder).
-    #[arg(long)]
-    pub arch: Option<String>,
+    /// The DESOM encoder.
+    #[arg(long, value_enum)]
+    pub arch: Option<Architecture>,
     #[arg(long)]
     pub steps: Option<usize>,
     #[arg(long)]
@@ -73,19 +73,11 @@ impl Args {
         if let Some(o) = &self.out {
             c.out = o.clone();
         }
-        if let Some(m) = &self.map {
-            c.map = match m.as_str() {
-                "desom" => MapKind::Desom,
-                "som" => MapKind::Som,
-                other => anyhow::bail!("unknown map '{other}' (use desom or som)"),
-            };
+        if let Some(m) = self.map {
+            c.map = m;
         }
-        if let Some(a) = &self.arch {
-            c.desom.architecture = match a.as_str() {
-                "mlp" => Architecture::Mlp,
-                "conv" => Architecture::Conv,
-                other => anyhow::bail!("unknown architecture '{other}' (use mlp or conv)"),
-            };
+        if let Some(a) = self.arch {
+            c.desom.architecture = a;
         }
         if let Some(r) = self.rows {
             c.shape.rows = r;
@@ -131,7 +123,13 @@ pub fn run(a: Args) -> Result<()> {
     let (_, _, q) = map.place(&set)?;
     println!(
         "{:?} map {}x{} fitted on {} spectra: quantization error {:.4}, topographic error {:.4}; saved in {}",
-        cfg.map, cfg.shape.rows, cfg.shape.cols, set.len(), q.quantization_error, q.topographic_error, cfg.out.display()
+        cfg.map,
+        cfg.shape.rows,
+        cfg.shape.cols,
+        set.len(),
+        q.quantization_error,
+        q.topographic_error,
+        cfg.out.display()
     );
     Ok(())
 }

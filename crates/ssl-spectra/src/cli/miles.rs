@@ -82,7 +82,12 @@ pub fn run(a: Args) -> Result<()> {
     order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(a.seed));
     let n_test = ((set.len() as f64) * a.test_fraction).round() as usize;
     if n_test == 0 || n_test >= set.len() || a.knn == 0 || a.knn > set.len() - n_test {
-        bail!("{} stars split into {} held out and {} for training: need both non-empty and 1 <= --knn <= the training stars", set.len(), n_test, set.len() - n_test);
+        bail!(
+            "{} stars split into {} held out and {} for training: need both non-empty and 1 <= --knn <= the training stars",
+            set.len(),
+            n_test,
+            set.len() - n_test
+        );
     }
     let (test_idx, train_idx) = order.split_at(n_test);
     let (train, test) = (set.select(train_idx), set.select(test_idx));
@@ -113,7 +118,8 @@ pub fn run(a: Args) -> Result<()> {
         used.dedup();
         let used = used.len() as f64 / map.shape.nodes() as f64;
         let est: Vec<Vec<Estimate>> = bmus.iter().map(|b| nodes.estimate(*b)).collect();
-        let summaries = (0..q).map(|j| summarise(&est.iter().map(|e| e[j]).collect::<Vec<_>>(), &truth.iter().map(|t| t[j]).collect::<Vec<_>>(), true)).collect();
+        let summaries =
+            (0..q).map(|j| summarise(&est.iter().map(|e| e[j]).collect::<Vec<_>>(), &truth.iter().map(|t| t[j]).collect::<Vec<_>>(), true)).collect();
         results.push((label.to_string(), summaries, Some((quality.quantization_error, quality.topographic_error, used)), secs));
     }
     // kNN on the preprocessed spectra: median and 16-84% of the k nearest training stars.
@@ -123,16 +129,24 @@ pub fn run(a: Args) -> Result<()> {
     let t = Instant::now();
     let nn = squared_distances(&xte, &xtr).topk(a.knn as i64, 1, false, true).1;
     let nn = Vec::<i64>::try_from(nn.flatten(0, -1).to_device(tch::Device::Cpu))?;
-    let knn_est: Vec<Vec<Estimate>> = nn.chunks(a.knn).map(|ix| (0..q).map(|j| Estimate::of(&ix.iter().map(|&i| train_truth[i as usize][j]).collect::<Vec<_>>())).collect()).collect();
+    let knn_est: Vec<Vec<Estimate>> =
+        nn.chunks(a.knn).map(|ix| (0..q).map(|j| Estimate::of(&ix.iter().map(|&i| train_truth[i as usize][j]).collect::<Vec<_>>())).collect()).collect();
     let knn_secs = t.elapsed().as_secs_f64();
-    let summaries = (0..q).map(|j| summarise(&knn_est.iter().map(|e| e[j]).collect::<Vec<_>>(), &truth.iter().map(|t| t[j]).collect::<Vec<_>>(), true)).collect();
+    let summaries =
+        (0..q).map(|j| summarise(&knn_est.iter().map(|e| e[j]).collect::<Vec<_>>(), &truth.iter().map(|t| t[j]).collect::<Vec<_>>(), true)).collect();
     results.push((format!("kNN (k={}) on raw spectra", a.knn), summaries, None, knn_secs));
 
     let mut md = String::new();
     writeln!(md, "# MILES: physical quantities read off a map of stellar spectra\n")?;
     writeln!(md, "Real data: {} MILES stars with Teff, logg and [Fe/H] (sdss-mangadap 4.5.0 package; `datasets/fetch-spectra.sh`), rebinned to {:.0}-{:.0} Å in {} Å steps ({} px) and median-normalised; {} stars train the maps, {} held-out stars are evaluated (seed {}). Map {}x{}; DESOM: MLP {:?}-{} autoencoder, {} steps ({} autoencoder-only), batch {}, gamma {}, T {} -> {}; classic SOM: batch SOM, {} iterations, same T schedule. A held-out star gets the median of its node's training stars (empty nodes borrow from the nearest non-empty ones); the interval is their 16-84th percentile.\n",
         set.len(), a.grid[0], a.grid[1], a.grid[2], set.pixels(), train.len(), test.len(), a.seed, a.rows, a.cols, cfg.desom.hidden, cfg.desom.latent, a.steps, a.pretrain_steps, cfg.train.batch_size, cfg.desom.gamma, cfg.desom.t_max, cfg.desom.t_min, cfg.som.iterations)?;
-    writeln!(md, "Command: `cargo run --release -p ssl-spectra -- experiment-miles --steps {} --pretrain-steps {}{}`\n", a.steps, a.pretrain_steps, a.limit.map(|l| format!(" --limit {l}")).unwrap_or_default())?;
+    writeln!(
+        md,
+        "Command: `cargo run --release -p ssl-spectra -- experiment-miles --steps {} --pretrain-steps {}{}`\n",
+        a.steps,
+        a.pretrain_steps,
+        a.limit.map(|l| format!(" --limit {l}")).unwrap_or_default()
+    )?;
     write!(md, "| method |")?;
     for name in &cat.quantities {
         write!(md, " {name} MAE | {name} RMSE | {name} 68% coverage |")?;

@@ -95,10 +95,16 @@ fn linear_axis(img: &FitsImage, n: usize, path: &Path) -> Result<Vec<f64>> {
     let cdelt = img.number("CDELT1").or_else(|| img.number("CD1_1")).with_context(|| format!("{}: no CDELT1 / CD1_1 keyword", path.display()))?;
     let crpix = img.number("CRPIX1").unwrap_or(1.0);
     let log = img.number("DC-FLAG") == Some(1.0);
-    Ok((0..n).map(|i| {
-        let v = crval + (i as f64 + 1.0 - crpix) * cdelt;
-        if log { 10f64.powf(v) } else { v }
-    }).collect())
+    Ok((0..n)
+        .map(|i| {
+            let v = crval + (i as f64 + 1.0 - crpix) * cdelt;
+            if log {
+                10f64.powf(v)
+            } else {
+                v
+            }
+        })
+        .collect())
 }
 
 fn load_fits(path: &Path) -> Result<SpectraSet> {
@@ -235,7 +241,10 @@ fn load_csv(path: &Path) -> Result<SpectraSet> {
 fn load_npy(path: &Path) -> Result<SpectraSet> {
     let stem = path.file_name().and_then(|n| n.to_str()).unwrap_or("").trim_end_matches(".npy").to_string();
     let candidates = [path.with_file_name(format!("{stem}.wave.npy")), path.with_file_name("wave.npy")];
-    let wave_path = candidates.iter().find(|p| p.exists() && p.as_path() != path).with_context(|| format!("{}: no wavelength grid found ({} or wave.npy)", path.display(), candidates[0].display()))?;
+    let wave_path = candidates
+        .iter()
+        .find(|p| p.exists() && p.as_path() != path)
+        .with_context(|| format!("{}: no wavelength grid found ({} or wave.npy)", path.display(), candidates[0].display()))?;
     let read = |p: &Path| -> Result<tch::Tensor> {
         check_npy(p)?;
         tch::Tensor::read_npy(p).with_context(|| format!("{}: not a readable NPY array", p.display()))
@@ -268,7 +277,10 @@ pub fn check_npy(path: &Path) -> Result<()> {
         2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
         v => return Err(bad(format!("unsupported version {v}"))),
     };
-    let end = start.checked_add(header_len).filter(|&e| e <= bytes.len()).ok_or_else(|| bad(format!("the header claims {header_len} bytes, the file has {}", bytes.len())))?;
+    let end = start
+        .checked_add(header_len)
+        .filter(|&e| e <= bytes.len())
+        .ok_or_else(|| bad(format!("the header claims {header_len} bytes, the file has {}", bytes.len())))?;
     let header = std::str::from_utf8(&bytes[start..end]).map_err(|_| bad("the header is not text".into()))?;
     let field = |key: &str| -> Option<&str> {
         let at = header.find(&format!("'{key}'"))? + key.len() + 2;

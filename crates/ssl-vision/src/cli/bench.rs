@@ -121,7 +121,16 @@ fn train_step(a: &Args, compete: bool) -> Result<serde_json::Value> {
     }
     let secs = t0.elapsed().as_secs_f64();
     let ours = a.steps as f64 / secs;
-    let mut args = vec!["--batch".into(), a.batch.to_string(), "--steps".into(), a.steps.to_string(), "--warmup".into(), a.warmup.to_string(), "--device".into(), if device == Device::Cpu { "cpu".into() } else { "cuda".into() }];
+    let mut args = vec![
+        "--batch".into(),
+        a.batch.to_string(),
+        "--steps".into(),
+        a.steps.to_string(),
+        "--warmup".into(),
+        a.warmup.to_string(),
+        "--device".into(),
+        if device == Device::Cpu { "cpu".into() } else { "cuda".into() },
+    ];
     if a.threads > 0 {
         args.extend(["--threads".into(), a.threads.to_string()]);
     }
@@ -184,7 +193,12 @@ pub fn run(a: Args) -> Result<()> {
     let mut results = Vec::new();
     if matches!(a.which, Which::All | Which::Augment) {
         let r = augmentation(&a)?;
-        println!("augmentation: ours {:.0} images/s, torchvision.v2 {:.0} images/s, ratio {:.2}", r["ours_images_per_second"].as_f64().unwrap_or(0.0), r["torchvision_images_per_second"].as_f64().unwrap_or(0.0), r["ratio"].as_f64().unwrap_or(0.0));
+        println!(
+            "augmentation: ours {:.0} images/s, torchvision.v2 {:.0} images/s, ratio {:.2}",
+            r["ours_images_per_second"].as_f64().unwrap_or(0.0),
+            r["torchvision_images_per_second"].as_f64().unwrap_or(0.0),
+            r["ratio"].as_f64().unwrap_or(0.0)
+        );
         results.push(r);
     }
     if matches!(a.which, Which::All | Which::TrainStep | Which::Contention) {

@@ -1,8 +1,8 @@
 //! The main job: SimCLR and BYOL on Fashion-MNIST against a random encoder.
+use super::experiment::{Experiment, ExperimentArgs};
 use anyhow::{Context, Result};
 use clap::Parser;
 use ssl_core::train::MetricsLog;
-use super::experiment::{Experiment, ExperimentArgs};
 use ssl_vision::config::EvalConfig;
 use ssl_vision::pipeline::{embedding_plot, evaluate, pretrain, EvalReport};
 use std::fmt::Write;
@@ -67,8 +67,16 @@ pub fn run(a: Args) -> Result<()> {
     ssl_vision::plots::loss_curves(&curves_png, "Pre-training loss on Fashion-MNIST (relative to the first step)", &normalised)?;
 
     let mut md = String::new();
-    writeln!(md, "Fashion-MNIST (real data): {} unlabelled training images for pre-training; kNN (k={}, t={}) and linear probe on frozen features, {} test images.\n", train.n, eval.knn.k, eval.knn.temperature, test.n)?;
-    writeln!(md, "Backbone: {:?} (width {}), {} steps, batch {}, {:?} lr {}.\n", base.model.backbone.kind, base.model.backbone.width, base.train.steps, base.train.batch_size, base.train.optimizer.kind, base.train.lr)?;
+    writeln!(
+        md,
+        "Fashion-MNIST (real data): {} unlabelled training images for pre-training; kNN (k={}, t={}) and linear probe on frozen features, {} test images.\n",
+        train.n, eval.knn.k, eval.knn.temperature, test.n
+    )?;
+    writeln!(
+        md,
+        "Backbone: {:?} (width {}), {} steps, batch {}, {:?} lr {}.\n",
+        base.model.backbone.kind, base.model.backbone.width, base.train.steps, base.train.batch_size, base.train.optimizer.kind, base.train.lr
+    )?;
     md.push_str(&table);
     std::fs::write(a.out.join("report.md"), &md)?;
     let json = serde_json::json!({

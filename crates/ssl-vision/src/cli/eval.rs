@@ -68,7 +68,10 @@ pub fn run(a: Args) -> Result<()> {
     let test = load_images(Some(&test_path), test_split, a.limit_test)?;
     let run = (!a.random_init).then_some(a.run.as_path());
     let report = evaluate(&cfg, run, &train, &test, &eval, device, a.export.as_deref())?;
-    println!("{}: kNN top-1 {:.4}, linear top-1 {:.4} ({} train / {} test images)", report.encoder, report.knn_top1, report.linear_top1, report.train_images, report.test_images);
+    println!(
+        "{}: kNN top-1 {:.4}, linear top-1 {:.4} ({} train / {} test images)",
+        report.encoder, report.knn_top1, report.linear_top1, report.train_images, report.test_images
+    );
     let name = if a.random_init { "eval-random-init.json" } else { "eval.json" };
     std::fs::write(a.run.join(name), serde_json::to_string_pretty(&report)?)?;
     Ok(())

@@ -1,7 +1,7 @@
 //! The objectives table: every method with the same backbone, data and budget.
+use super::experiment::{Experiment, ExperimentArgs};
 use anyhow::{Context, Result};
 use clap::Parser;
-use super::experiment::{Experiment, ExperimentArgs};
 use ssl_vision::config::{EvalConfig, PretrainConfig};
 use ssl_vision::pipeline::{evaluate, pretrain};
 use std::fmt::Write;

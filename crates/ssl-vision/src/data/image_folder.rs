@@ -68,14 +68,5 @@ pub fn read_image_folder(root: &Path) -> Result<ImageSet> {
         }
     }
     let labels = files.iter().map(|(_, l)| *l).collect::<Option<Vec<i64>>>();
-    Ok(ImageSet {
-        source: root.to_path_buf(),
-        n: decoded.len(),
-        channels,
-        height: h as usize,
-        width: w as usize,
-        pixels,
-        labels,
-        class_names,
-    })
+    Ok(ImageSet { source: root.to_path_buf(), n: decoded.len(), channels, height: h as usize, width: w as usize, pixels, labels, class_names })
 }

@@ -68,7 +68,8 @@ fn split_folder(dir: &Path, split: &str) -> Result<Option<PathBuf>> {
 }
 
 fn has_split_layout(dir: &Path) -> bool {
-    ["train", "test", "val"].iter().any(|n| dir.join(n).is_dir()) || ["t10k-images-idx3-ubyte", "t10k-images-idx3-ubyte.gz"].iter().any(|n| dir.join(n).exists())
+    ["train", "test", "val"].iter().any(|n| dir.join(n).is_dir())
+        || ["t10k-images-idx3-ubyte", "t10k-images-idx3-ubyte.gz"].iter().any(|n| dir.join(n).exists())
 }
 
 /// The IDX image file of `split` inside a folder such as Fashion-MNIST's, if any.

@@ -25,6 +25,21 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
     }
 }
 
+/// Writes `bytes` to `path` through a temporary file beside it and a rename, so that a
+/// crash leaves the old file or the new one, never half of one; a failed write removes the
+/// temporary file.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let tmp = path.with_extension("tmp");
+    let written = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.with_context(|| format!("cannot write {}", path.display()))
+}
+
 /// Settings of a run that may change when it is resumed (where and how visibly it runs,
 /// not what it computes): JSON pointers into a command config with `out`, `device`,
 /// `threads` and a `train` table.

@@ -187,12 +187,6 @@ fn holds_a_run(dir: &Path) -> bool {
     ["config.toml", "som.safetensors", "grid.json", "checkpoints"].iter().any(|f| dir.join(f).exists())
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path)).with_context(|| format!("cannot write {}", path.display()))
-}
-
 /// Fits on an already prepared set (used by the experiments too). Every input, the
 /// catalogue included, is checked before anything is written; the run folder is locked
 /// while the fit runs; a folder that already holds a map is refused unless a DESOM fit is
@@ -247,14 +241,14 @@ pub fn fit_set(cfg: &FitConfig, set: &SpectraSet, device: Device, resume: impl I
             FittedMap { config: cfg.clone(), shape: cfg.shape, prototypes, desom: Some((vs, desom)), wave: set.wave.clone(), device }
         }
     };
-    write_atomically(&cfg.out.join("grid.json"), serde_json::to_string(&set.wave)?.as_bytes())?;
-    write_atomically(&cfg.out.join("config.toml"), toml::to_string(cfg)?.as_bytes())?;
+    ssl_core::config::write_atomically(&cfg.out.join("grid.json"), serde_json::to_string(&set.wave)?.as_bytes())?;
+    ssl_core::config::write_atomically(&cfg.out.join("config.toml"), toml::to_string(cfg)?.as_bytes())?;
     // Node quantities always describe the map now in the folder.
     let nodes_path = cfg.out.join("nodes.json");
     match &catalogue {
         Some(cat) => {
             let nodes = node_quantities(&map, set, cat)?;
-            write_atomically(&nodes_path, serde_json::to_string(&nodes_json(&nodes))?.as_bytes())?;
+            ssl_core::config::write_atomically(&nodes_path, serde_json::to_string(&nodes_json(&nodes))?.as_bytes())?;
         }
         None if nodes_path.exists() => std::fs::remove_file(&nodes_path).with_context(|| format!("cannot remove the stale {}", nodes_path.display()))?,
         None => {}

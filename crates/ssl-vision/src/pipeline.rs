@@ -57,7 +57,7 @@ pub fn pretrain(cfg: &PretrainConfig, resume: impl Into<Resume>) -> Result<Train
     // The run's settings file is written only for a run this invocation owns.
     let existing = trainer.checkpoints().latest_path()?;
     if existing.is_none() {
-        write_atomically(&cfg.out.join("config.toml"), toml::to_string(cfg)?.as_bytes())?;
+        ssl_core::config::write_atomically(&cfg.out.join("config.toml"), toml::to_string(cfg)?.as_bytes())?;
     }
     trainer.fit(&vs, method.as_mut(), &mut loader, resume)
 }
@@ -71,14 +71,6 @@ fn check_memory(cfg: &PretrainConfig, set: &ImageSet) -> Result<()> {
     let first_layer = views * cfg.model.backbone.width.max(1) as f64 * side * side * 4.0 * 3.0;
     // The loader keeps a few batches in flight beside the one being trained on.
     ssl_core::memory::check_fits("a batch of augmented views", "augment.size or train.batch_size", inputs * 5.0 + first_layer)
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path)).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// The smallest input side each backbone accepts (the small ConvNet pools twice).

@@ -366,6 +366,7 @@ fn test_classes_are_matched_by_name_not_folder_position() {
     let eval: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run_dir.join("eval.json")).unwrap()).unwrap();
     assert_eq!(eval["knn_top1"].as_f64(), Some(1.0), "{out}\n{eval}");
     assert_eq!(eval["classes"], serde_json::json!(["a", "b"]));
+    assert!(out.contains("classes by label: a, b"), "{out}");
     fails(&["eval", "--run", s(&run_dir), "--train-data", s(&train), "--test-data", s(&unknown)], "class 'zebra' is not one of the 2 classes");
     std::fs::remove_dir_all(&d).ok();
 }

@@ -72,6 +72,9 @@ pub fn run(a: Args) -> Result<()> {
         "{}: kNN top-1 {:.4}, linear top-1 {:.4} ({} train / {} test images)",
         report.encoder, report.knn_top1, report.linear_top1, report.train_images, report.test_images
     );
+    if !report.classes.is_empty() {
+        println!("classes by label: {}", report.classes.join(", "));
+    }
     let name = if a.random_init { "eval-random-init.json" } else { "eval.json" };
     std::fs::write(a.run.join(name), serde_json::to_string_pretty(&report)?)?;
     Ok(())

@@ -464,6 +464,11 @@ fn hostile_input_is_refused_before_anything_is_written_or_lost() {
     std::fs::write(d.join("other.csv"), "file,teff\nvega.fits,9600\n").unwrap();
     fails(&["fit", "--config", c, "--data", s(&lib), "--catalogue", s(&d.join("other.csv")), "--out", s(&fresh)], "none of the 36 spectra");
     assert!(!fresh.exists(), "a refused fit wrote {}", fresh.display());
+    // A catalogue naming few of the spectra is reported, and the fit goes on.
+    std::fs::write(d.join("few.csv"), "file,teff\nstar00.fits,4000\n").unwrap();
+    let o = run(&["fit", "--config", c, "--data", s(&lib), "--catalogue", s(&d.join("few.csv")), "--out", s(&d.join("few")), "--map", "som"]);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && e.contains("only 1 of 36 spectra"), "{e}");
     // The same spectra at another path resume; other spectra do not.
     let moved = d.join("moved");
     std::fs::rename(&lib, &moved).unwrap();

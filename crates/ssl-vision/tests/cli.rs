@@ -443,6 +443,14 @@ fn checkpoints_are_verified_and_nonsense_settings_refused() {
     let msg = ok(&["pretrain", "--config", c, "--data", s(&d), "--out", r, "--resume-intact"]);
     assert!(msg.contains("4 steps"), "{msg}");
     assert!(run_dir.join("checkpoints/corrupt-step-00000004").is_dir());
+    // A config read back from a checkpoint is checked like a config file.
+    let meta_path = run_dir.join("checkpoints/step-00000004/meta.json");
+    let original = std::fs::read_to_string(&meta_path).unwrap();
+    let mut meta: serde_json::Value = serde_json::from_str(&original).unwrap();
+    meta["config"]["train"]["min_lr_ratio"] = (-1.0).into();
+    std::fs::write(&meta_path, meta.to_string()).unwrap();
+    fails(&["eval", "--run", r, "--data", s(&d)], "min_lr_ratio");
+    std::fs::write(&meta_path, original).unwrap();
     // A checkpoint holding infinite BatchNorm statistics is not evaluated.
     poison_checkpoint(&run_dir.join("checkpoints/step-00000004"));
     fails(&["eval", "--run", r, "--data", s(&d)], "NaN or infinity");

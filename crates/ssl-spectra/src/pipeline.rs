@@ -205,13 +205,20 @@ pub fn fit_set(cfg: &FitConfig, set: &SpectraSet, device: Device, resume: impl I
     if cfg.map == MapKind::Desom {
         Desom::check_memory(set.pixels() as i64, &cfg.desom)?;
     }
-    if !resume.is_resume() && holds_a_run(&cfg.out) {
-        bail!("{} already holds a map; pass --resume to continue a DESOM fit or choose another output folder", cfg.out.display());
-    }
-    if resume.is_resume() && cfg.map == MapKind::Som && holds_a_run(&cfg.out) {
-        bail!("{}: a classic SOM fit has no checkpoints to resume; fit into another output folder", cfg.out.display());
-    }
+    let refuse_existing = || -> Result<()> {
+        if !resume.is_resume() && holds_a_run(&cfg.out) {
+            bail!("{} already holds a map; pass --resume to continue a DESOM fit or choose another output folder", cfg.out.display());
+        }
+        if resume.is_resume() && cfg.map == MapKind::Som && holds_a_run(&cfg.out) {
+            bail!("{}: a classic SOM fit has no checkpoints to resume; fit into another output folder", cfg.out.display());
+        }
+        Ok(())
+    };
+    // Before the lock, so that a refused fit creates nothing; again under it, in case
+    // another process finished a fit in the folder in between.
+    refuse_existing()?;
     let _lock = RunLock::acquire(&cfg.out)?;
+    refuse_existing()?;
     let (flux, weight) = tensors(set, device);
     let map = match cfg.map {
         MapKind::Som => {

@@ -20,28 +20,28 @@ pub fn usable_cores() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
-/// Idle and total jiffies summed over all CPUs (`/proc/stat`).
-fn cpu_times() -> Option<(u64, u64)> {
+/// One reading of `/proc/stat`: idle and total jiffies summed over all CPUs, and how
+/// many CPUs are online.
+fn cpu_times() -> Option<(u64, u64, usize)> {
     let text = std::fs::read_to_string("/proc/stat").ok()?;
     let fields: Vec<u64> = text.lines().next()?.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
     let idle = fields.get(3)? + fields.get(4).copied().unwrap_or(0);
-    Some((idle, fields.iter().sum()))
+    let online = text.lines().filter(|l| l.starts_with("cpu") && !l.starts_with("cpu ")).count();
+    Some((idle, fields.iter().sum(), online))
 }
 
 /// Cores not kept busy by other processes, measured over 100 ms (at least 1, at most the
 /// usable cores); the usable cores where the system does not say.
 pub fn free_cores() -> usize {
     let cores = usable_cores();
-    let Some((idle0, total0)) = cpu_times() else { return cores };
+    let Some((idle0, total0, _)) = cpu_times() else { return cores };
     std::thread::sleep(std::time::Duration::from_millis(100));
-    let Some((idle1, total1)) = cpu_times() else { return cores };
+    let Some((idle1, total1, online)) = cpu_times() else { return cores };
     let (idle, total) = (idle1.saturating_sub(idle0), total1.saturating_sub(total0));
     if total == 0 {
         return cores;
     }
-    let online =
-        std::fs::read_to_string("/proc/stat").map(|t| t.lines().filter(|l| l.starts_with("cpu") && !l.starts_with("cpu ")).count()).unwrap_or(cores).max(1);
-    let free = (idle as f64 / total as f64 * online as f64 + 0.25).floor() as usize;
+    let free = (idle as f64 / total as f64 * online.max(1) as f64 + 0.25).floor() as usize;
     free.clamp(1, cores)
 }
 

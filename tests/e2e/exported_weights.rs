@@ -1,7 +1,6 @@
 //! Across crates: a ResNet-18 pre-trained through `ssl-vision`'s pipeline exports a
 //! backbone whose safetensors file rebuilds the same encoder from `ssl-core` alone (the
 //! way a downstream user or PyTorch loads it by name), giving identical features.
-use ssl_core::blocks::{build_backbone, BackboneKind};
 use ssl_e2e_tests::{random_rgb_images, temp_dir};
 use ssl_vision::config::PretrainConfig;
 use ssl_vision::pipeline::{build, features};
@@ -13,7 +12,7 @@ fn exported_backbone_rebuilds_the_encoder_by_name() {
     let dir = temp_dir("export");
     let set = random_rgb_images(16, 3);
     let mut cfg = PretrainConfig { method: "byol".into(), device: "cpu".into(), out: dir.join("run"), ..Default::default() };
-    cfg.model.backbone.kind = BackboneKind::Resnet18;
+    cfg.model.backbone.kind = "resnet18".into();
     cfg.model.projector_hidden = 32;
     cfg.model.projector_dim = 16;
     cfg.model.predictor_hidden = 32;
@@ -43,7 +42,7 @@ fn exported_backbone_rebuilds_the_encoder_by_name() {
     let fresh = nn::VarStore::new(Device::Cpu);
     let mut bcfg = cfg.model.backbone.clone();
     bcfg.in_channels = 3;
-    let backbone = build_backbone(&fresh.root(), &bcfg).unwrap();
+    let backbone = ssl_core::Registry::core().build_backbone(&fresh.root(), &bcfg).unwrap();
     ssl_core::method::restore_named("exported backbone", &fresh.variables(), &exported).unwrap();
     let x = loaded.to_tensor(&[0.5, 0.5, 0.5], &[0.5, 0.5, 0.5]).unwrap();
     let got = tch::no_grad(|| backbone.forward_t(&x, false));

@@ -1,11 +1,12 @@
-//! The method seam: a method turns a batch of views into a loss.
+//! The method seam: a method turns a [`Batch`] into a loss.
 //!
-//! A method owns its networks (backbone, heads, momentum copies) and any state (queues,
-//! running matrices); the trainer owns everything else (optimiser, schedule, data,
-//! checkpoints, logging). Adding a method is one file in `methods/` plus one line in the
-//! registry there.
-use crate::blocks::Backbone;
-use anyhow::Result;
+//! A method owns its networks (encoders, heads, momentum copies) and any state (queues,
+//! running matrices); the run owns everything else (optimiser, schedule, data,
+//! checkpoints, logging). A method can live in any crate: it is registered with its name,
+//! options and builder in a [`crate::registry::Registry`].
+use crate::blocks::{Backbone, MemoryBank, MomentumUpdate};
+use crate::data::Batch;
+use anyhow::{bail, Result};
 use std::collections::HashMap;
 use tch::Tensor;
 
@@ -23,13 +24,12 @@ pub struct StepContext {
 }
 
 impl StepContext {
-    /// Fraction of training done, in `[0, 1]`.
     /// A random generator for this micro-batch's draws.
     pub fn rng(&self) -> rand_chacha::ChaCha8Rng {
-        let seed = self.seed ^ (self.micro as u64).wrapping_mul(0xD1B5_4A32_D192_ED03);
-        rand::SeedableRng::seed_from_u64(seed)
+        crate::seed::rng(&[self.seed, crate::seed::tag::MICRO, self.micro as u64])
     }
 
+    /// Fraction of training done, in `[0, 1]`.
     pub fn progress(&self) -> f64 {
         if self.total_steps == 0 {
             1.0
@@ -39,38 +39,138 @@ impl StepContext {
     }
 }
 
-/// What a method's forward pass returns.
-pub enum MethodLoss {
-    /// A loss that does not decompose over views (Barlow Twins, VICReg).
+/// What a method's forward pass returns: its main loss, either per view (so that a view
+/// reduction such as UOTA can weight the views) or for the whole batch, plus named extra
+/// terms (regularisers) that are added to it and logged separately.
+#[derive(Debug)]
+pub struct MethodLoss {
+    main: MainLoss,
+    terms: Vec<(String, Tensor)>,
+}
+
+#[derive(Debug)]
+pub(crate) enum MainLoss {
     Batch(Tensor),
-    /// One loss per sample and view, `[N, V]`, with the unit-norm projections `[N, V, D]`
-    /// that view weighting (UOTA) needs. The trainer averages (or reweights) them.
     PerView { losses: Tensor, embeddings: Tensor },
 }
 
+impl MethodLoss {
+    /// A loss that does not decompose over views (Barlow Twins, VICReg, a reconstruction).
+    pub fn batch(loss: Tensor) -> Self {
+        Self { main: MainLoss::Batch(loss), terms: Vec::new() }
+    }
+
+    /// One loss per sample and view, `[N, V]`, with the unit-norm projections `[N, V, D]`
+    /// that view weighting needs. The run's view reduction averages (or reweights) them.
+    pub fn per_view(losses: Tensor, embeddings: Tensor) -> Self {
+        Self { main: MainLoss::PerView { losses, embeddings }, terms: Vec::new() }
+    }
+
+    /// Adds a named term (already weighted) to the loss; it is logged as `loss/<name>`.
+    pub fn with_term(mut self, name: &str, term: Tensor) -> Self {
+        self.terms.push((name.to_string(), term));
+        self
+    }
+
+    /// The per-view losses and embeddings, when the main loss has them.
+    pub fn per_view_parts(&self) -> Option<(&Tensor, &Tensor)> {
+        match &self.main {
+            MainLoss::PerView { losses, embeddings } => Some((losses, embeddings)),
+            MainLoss::Batch(_) => None,
+        }
+    }
+
+    pub fn terms(&self) -> &[(String, Tensor)] {
+        &self.terms
+    }
+
+    pub(crate) fn into_parts(self) -> (MainLoss, Vec<(String, Tensor)>) {
+        (self.main, self.terms)
+    }
+
+    /// The total with views averaged: main loss plus every term.
+    pub fn mean_total(self) -> Tensor {
+        let (main, terms) = self.into_parts();
+        let main = match main {
+            MainLoss::Batch(l) => l,
+            MainLoss::PerView { losses, .. } => losses.mean(None),
+        };
+        terms.into_iter().fold(main, |acc, (_, t)| acc + t)
+    }
+}
+
+/// An encoder a method exports after training: `<name>.safetensors` in each checkpoint,
+/// holding the variables under `prefix.` with the prefix removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Export {
+    pub name: String,
+    pub prefix: String,
+}
+
+impl Export {
+    pub fn new(name: &str, prefix: &str) -> Self {
+        Self { name: name.to_string(), prefix: prefix.to_string() }
+    }
+}
+
 /// A self-supervised method.
+///
+/// Methods with a momentum target or a memory bank return them from
+/// [`Method::momentum_target`] / [`Method::memory_bank`]; the default `after_step`,
+/// `state` and `load_state` then update, checkpoint and restore them.
 pub trait Method: Send {
     /// Registry name (e.g. `simclr`).
     fn name(&self) -> &'static str;
 
-    /// The loss of one batch of views; each view is a tensor `[N, ...]` on the method's device.
-    fn loss(&mut self, views: &[Tensor], ctx: &StepContext) -> Result<MethodLoss>;
+    /// The loss of one batch on the method's device.
+    fn loss(&mut self, batch: &Batch, ctx: &StepContext) -> Result<MethodLoss>;
 
-    /// Called after each optimiser step (momentum updates).
-    fn after_step(&mut self, _ctx: &StepContext) -> Result<()> {
+    /// The encoder whose features are evaluated.
+    fn backbone(&self) -> &dyn Backbone;
+
+    /// Encoders exported with every checkpoint, by name (default: `backbone`).
+    fn exports(&self) -> Vec<Export> {
+        vec![Export::new("backbone", "backbone")]
+    }
+
+    /// The EMA target, when the method has one.
+    fn momentum_target(&self) -> Option<&dyn MomentumUpdate> {
+        None
+    }
+
+    /// The memory bank of keys, when the method has one.
+    fn memory_bank(&self) -> Option<&MemoryBank> {
+        None
+    }
+
+    /// Called after each optimiser step: enqueues the step's keys, moves the EMA target.
+    fn after_step(&mut self, ctx: &StepContext) -> Result<()> {
+        if let Some(bank) = self.memory_bank() {
+            bank.flush();
+        }
+        if let Some(target) = self.momentum_target() {
+            target.update(ctx);
+        }
         Ok(())
     }
 
-    /// The encoder whose features are evaluated and exported.
-    fn backbone(&self) -> &dyn Backbone;
-
     /// Extra state to checkpoint (momentum copies, queues, running matrices).
     fn state(&self) -> Vec<(String, Tensor)> {
-        Vec::new()
+        let mut s = self.momentum_target().map(|t| t.state()).unwrap_or_default();
+        if let Some(bank) = self.memory_bank() {
+            s.extend(bank.state());
+        }
+        s
     }
 
     /// Restores what [`Method::state`] returned.
-    fn load_state(&mut self, _state: &HashMap<String, Tensor>) -> Result<()> {
+    fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
+        if let Some(target) = self.momentum_target() {
+            target.load_state(state)?;
+        }
+        if let Some(bank) = self.memory_bank() {
+            bank.load_state(state)?;
+        }
         Ok(())
     }
 }
@@ -79,9 +179,9 @@ pub trait Method: Send {
 /// with the same shape (used to restore momentum copies and similar state).
 pub fn restore_named(what: &str, targets: &HashMap<String, Tensor>, saved: &HashMap<String, Tensor>) -> Result<()> {
     for (name, t) in targets {
-        let Some(src) = saved.get(name) else { anyhow::bail!("{what}: checkpoint has no '{name}'") };
+        let Some(src) = saved.get(name) else { bail!("{what}: checkpoint has no '{name}'") };
         if src.size() != t.size() {
-            anyhow::bail!("{what}: '{name}' has shape {:?} in the checkpoint, {:?} in the model", src.size(), t.size());
+            bail!("{what}: '{name}' has shape {:?} in the checkpoint, {:?} in the model", src.size(), t.size());
         }
         tch::no_grad(|| t.shallow_clone().copy_(src));
     }

@@ -1,116 +1,23 @@
 //! The trainer with every method on small synthetic data: losses decrease, resumed runs
 //! are exact, NaN stops the run and keeps the last good checkpoint, optimisers behave.
+mod support;
+
 use anyhow::Result;
-use ssl_core::blocks::{BackboneConfig, BackboneKind};
-use ssl_core::train::{BatchSource, CheckpointDir, Optimizer, OptimizerConfig, OptimizerKind, Resume, TrainConfig, Trainer};
-use ssl_core::{build_method, MethodConfig, METHODS};
+use ssl_core::train::{CheckpointDir, Optimizer, OptimizerConfig, OptimizerKind, Resume, TrainConfig};
+use ssl_core::{build_method, Batch, MethodConfig, Registry};
 use std::collections::HashMap;
+use support::{method_config, serial, tmp, train_config, trainer, weights, Prototypes};
 use tch::{nn, Device, Kind, Tensor};
-
-/// Two noisy views of a few fixed prototype images; deterministic per batch index.
-struct Prototypes {
-    base: Tensor,
-    batch: i64,
-    next: u64,
-    fail_at: Option<u64>,
-    nan_at: Option<u64>,
-}
-
-impl Prototypes {
-    fn new(batch: i64) -> Self {
-        tch::manual_seed(1234);
-        Self { base: Tensor::rand([8, 1, 8, 8], (Kind::Float, Device::Cpu)), batch, next: 0, fail_at: None, nan_at: None }
-    }
-}
-
-impl BatchSource for Prototypes {
-    fn start(&mut self, index: u64) -> Result<()> {
-        self.next = index;
-        Ok(())
-    }
-    fn next_batch(&mut self) -> Result<Vec<Tensor>> {
-        let i = self.next;
-        self.next += 1;
-        if Some(i) == self.fail_at {
-            anyhow::bail!("simulated crash at batch {i}");
-        }
-        // A generator seeded by the batch index keeps batches independent of history.
-        let mut rng = (i + 1).wrapping_mul(6364136223846793005);
-        let mut draw = || {
-            rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (rng >> 33) as i64
-        };
-        let idx: Vec<i64> = (0..self.batch).map(|_| draw() % 8).collect();
-        let x = self.base.index_select(0, &Tensor::from_slice(&idx));
-        let noise: Vec<f32> = (0..x.numel() * 2).map(|_| ((draw() % 1000) as f32 / 1000.0 - 0.5) * 0.3).collect();
-        let noise = Tensor::from_slice(&noise).view([2, self.batch, 1, 8, 8]);
-        let mut v1 = &x + noise.get(0);
-        let v2 = &x + noise.get(1);
-        if Some(i) == self.nan_at {
-            v1 *= f64::NAN;
-        }
-        Ok(vec![v1, v2])
-    }
-}
-
-/// Tests here seed libtorch's global generator before building networks; running them
-/// one at a time keeps another test's draws from interleaving with theirs.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn method_config() -> MethodConfig {
-    MethodConfig {
-        backbone: BackboneConfig { kind: BackboneKind::SmallConvnet, in_channels: 1, small_image_stem: true, width: 8 },
-        projector_hidden: 32,
-        projector_dim: 16,
-        predictor_hidden: 32,
-        queue_size: 64,
-        nac: ssl_core::objectives::NacConfig { code_dim: 16, flip: 0.1 },
-        ..Default::default()
-    }
-}
-
-fn train_config(steps: usize) -> TrainConfig {
-    TrainConfig {
-        steps,
-        batch_size: 16,
-        lr: 0.05,
-        warmup_steps: 2,
-        optimizer: OptimizerConfig { kind: OptimizerKind::Adamw, weight_decay: 1e-4, ..Default::default() },
-        checkpoint_every: 3,
-        log_every: 1,
-        progress: false,
-        seed: 7,
-        ..Default::default()
-    }
-}
-
-fn trainer(out: &std::path::Path, cfg: TrainConfig) -> Trainer {
-    let run_config = serde_json::to_value(&cfg).unwrap();
-    Trainer::new(cfg, out.to_path_buf(), run_config, vec!["/progress".into()], Device::Cpu)
-}
-
-fn weights(vs: &nn::VarStore) -> HashMap<String, Tensor> {
-    vs.variables()
-}
-
-fn tmp(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("ssl-core-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
 
 #[test]
 fn every_method_trains_and_its_loss_decreases() {
     let _serial = serial();
     tch::set_num_threads(1);
-    for spec in METHODS {
+    for spec in Registry::core().methods() {
         let out = tmp(&format!("decrease-{}", spec.name));
         tch::manual_seed(0);
         let vs = nn::VarStore::new(Device::Cpu);
-        let mut method = build_method(spec.name, &vs, &method_config()).unwrap();
+        let mut method = build_method(spec.name, &vs, &method_config(spec.name)).unwrap();
         let summary = trainer(&out, train_config(30)).fit(&vs, method.as_mut(), &mut Prototypes::new(16), false).unwrap();
         let losses = ssl_core::train::MetricsLog::read_losses(&out.join("metrics.jsonl")).unwrap();
         assert_eq!(losses.len(), 30);
@@ -128,10 +35,10 @@ fn uota_reweights_per_view_methods_and_rejects_batch_losses() {
     let _serial = serial();
     let out = tmp("uota");
     let vs = nn::VarStore::new(Device::Cpu);
-    let mut method = build_method("simclr", &vs, &method_config()).unwrap();
+    let mut method = build_method("simclr", &vs, &method_config("simclr")).unwrap();
     // A twin with the same initial weights, trained below without UOTA.
     let mut plain_vs = nn::VarStore::new(Device::Cpu);
-    let mut plain = build_method("simclr", &plain_vs, &method_config()).unwrap();
+    let mut plain = build_method("simclr", &plain_vs, &method_config("simclr")).unwrap();
     plain_vs.copy(&vs).unwrap();
     let mut cfg = train_config(6);
     cfg.uota.enabled = true;
@@ -139,7 +46,7 @@ fn uota_reweights_per_view_methods_and_rejects_batch_losses() {
     cfg.uota.tau = 1.0;
     trainer(&out, cfg.clone()).fit(&vs, method.as_mut(), &mut Prototypes::new(16), false).unwrap();
     let text = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
-    let flags: Vec<bool> = text.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["uota"].as_bool().unwrap()).collect();
+    let flags: Vec<bool> = text.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["view_weighting"].as_bool().unwrap()).collect();
     assert_eq!(flags, vec![false, false, false, true, true, true], "UOTA switches on after the warm-up");
     // The same run without UOTA: identical until the switch, different after it.
     let plain_out = tmp("uota-off");
@@ -156,7 +63,7 @@ fn uota_reweights_per_view_methods_and_rejects_batch_losses() {
 
     let out2 = tmp("uota-barlow");
     let vs = nn::VarStore::new(Device::Cpu);
-    let mut barlow = build_method("barlow-twins", &vs, &method_config()).unwrap();
+    let mut barlow = build_method("barlow-twins", &vs, &method_config("barlow-twins")).unwrap();
     let err = trainer(&out2, cfg).fit(&vs, barlow.as_mut(), &mut Prototypes::new(16), false).unwrap_err();
     assert!(err.to_string().contains("per view"), "{err}");
     std::fs::remove_dir_all(&out).ok();
@@ -170,7 +77,7 @@ fn resume_is_exact(method_name: &str) {
     let run = |out: &std::path::Path, fail_at: Option<u64>| {
         tch::manual_seed(42);
         let vs = nn::VarStore::new(Device::Cpu);
-        let mut method = build_method(method_name, &vs, &method_config()).unwrap();
+        let mut method = build_method(method_name, &vs, &method_config(method_name)).unwrap();
         let mut cfg = train_config(8);
         cfg.checkpoint_every = 4;
         cfg.accumulate = 2;
@@ -182,7 +89,7 @@ fn resume_is_exact(method_name: &str) {
             // A fresh process: new store, new method, same seed for initialisation.
             tch::manual_seed(999);
             let vs = nn::VarStore::new(Device::Cpu);
-            let mut method = build_method(method_name, &vs, &method_config()).unwrap();
+            let mut method = build_method(method_name, &vs, &method_config(method_name)).unwrap();
             let s = trainer(out, cfg).fit(&vs, method.as_mut(), &mut Prototypes::new(16), true).unwrap();
             assert_eq!(s.resumed_from, Some(4));
             return (weights(&vs), method.state());
@@ -221,7 +128,7 @@ fn nan_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint() {
     let _serial = serial();
     let out = tmp("nan");
     let vs = nn::VarStore::new(Device::Cpu);
-    let mut method = build_method("simclr", &vs, &method_config()).unwrap();
+    let mut method = build_method("simclr", &vs, &method_config("simclr")).unwrap();
     let mut data = Prototypes::new(16);
     data.nan_at = Some(4);
     let err = trainer(&out, train_config(10)).fit(&vs, method.as_mut(), &mut data, false).unwrap_err().to_string();
@@ -239,7 +146,7 @@ fn resuming_with_different_settings_is_refused() {
     let _serial = serial();
     let out = tmp("changed");
     let vs = nn::VarStore::new(Device::Cpu);
-    let mut method = build_method("simclr", &vs, &method_config()).unwrap();
+    let mut method = build_method("simclr", &vs, &method_config("simclr")).unwrap();
     trainer(&out, train_config(3)).fit(&vs, method.as_mut(), &mut Prototypes::new(16), false).unwrap();
     let mut changed = train_config(3);
     changed.lr = 0.5;
@@ -254,7 +161,7 @@ fn an_existing_run_is_not_overwritten_without_resume() {
     let _serial = serial();
     let out = tmp("overwrite");
     let vs = nn::VarStore::new(Device::Cpu);
-    let mut method = build_method("simsiam", &vs, &method_config()).unwrap();
+    let mut method = build_method("simsiam", &vs, &method_config("simsiam")).unwrap();
     trainer(&out, train_config(3)).fit(&vs, method.as_mut(), &mut Prototypes::new(16), false).unwrap();
     let err = trainer(&out, train_config(3)).fit(&vs, method.as_mut(), &mut Prototypes::new(16), false).unwrap_err();
     assert!(err.to_string().contains("--resume"), "{err}");
@@ -326,7 +233,7 @@ fn a_corrupt_newest_checkpoint_is_found_and_the_newest_intact_one_resumes_exactl
     let run = |out: &std::path::Path, corrupt: bool| {
         tch::manual_seed(42);
         let vs = nn::VarStore::new(Device::Cpu);
-        let mut method = build_method("byol", &vs, &method_config()).unwrap();
+        let mut method = build_method("byol", &vs, &method_config("byol")).unwrap();
         let mut cfg = train_config(6);
         cfg.checkpoint_every = 3;
         let data = || Prototypes::new(16);
@@ -345,7 +252,7 @@ fn a_corrupt_newest_checkpoint_is_found_and_the_newest_intact_one_resumes_exactl
             assert!(err.contains("failed verification") && err.contains("step-00000003") && err.contains("--resume-intact"), "{err}");
             tch::manual_seed(7);
             let vs = nn::VarStore::new(Device::Cpu);
-            let mut method = build_method("byol", &vs, &method_config()).unwrap();
+            let mut method = build_method("byol", &vs, &method_config("byol")).unwrap();
             let s = trainer(out, longer).fit(&vs, method.as_mut(), &mut data(), Resume::NewestIntact).unwrap();
             assert_eq!(s.resumed_from, Some(3));
             assert!(out.join("checkpoints/corrupt-step-00000006").is_dir(), "the corrupt checkpoint is set aside, not deleted");
@@ -369,7 +276,7 @@ fn step_folders_without_latest_are_resumed_not_overwritten() {
     tch::set_num_threads(1);
     let out = tmp("no-latest");
     let vs = nn::VarStore::new(Device::Cpu);
-    let mut method = build_method("simclr", &vs, &method_config()).unwrap();
+    let mut method = build_method("simclr", &vs, &method_config("simclr")).unwrap();
     trainer(&out, train_config(3)).fit(&vs, method.as_mut(), &mut Prototypes::new(16), false).unwrap();
     std::fs::remove_file(out.join("checkpoints/latest")).unwrap();
     let err = trainer(&out, train_config(3)).fit(&vs, method.as_mut(), &mut Prototypes::new(16), false).unwrap_err().to_string();
@@ -386,7 +293,7 @@ fn resuming_with_another_thread_count_is_refused_with_the_count_to_use() {
     tch::set_num_threads(1);
     let out = tmp("threads");
     let vs = nn::VarStore::new(Device::Cpu);
-    let mut method = build_method("simclr", &vs, &method_config()).unwrap();
+    let mut method = build_method("simclr", &vs, &method_config("simclr")).unwrap();
     let mut data = Prototypes::new(16);
     data.fail_at = Some(4);
     assert!(trainer(&out, train_config(6)).fit(&vs, method.as_mut(), &mut data, false).is_err());
@@ -415,8 +322,8 @@ impl ssl_core::Method for PoisonsABuffer {
     fn name(&self) -> &'static str {
         self.inner.name()
     }
-    fn loss(&mut self, views: &[Tensor], ctx: &ssl_core::StepContext) -> Result<ssl_core::MethodLoss> {
-        self.inner.loss(views, ctx)
+    fn loss(&mut self, batch: &Batch, ctx: &ssl_core::StepContext) -> Result<ssl_core::MethodLoss> {
+        self.inner.loss(batch, ctx)
     }
     fn after_step(&mut self, ctx: &ssl_core::StepContext) -> Result<()> {
         self.inner.after_step(ctx)?;
@@ -443,7 +350,7 @@ fn a_checkpoint_is_never_written_with_non_finite_buffers() {
     let _serial = serial();
     let out = tmp("inf-buffer");
     let vs = nn::VarStore::new(Device::Cpu);
-    let inner = build_method("simclr", &vs, &method_config()).unwrap();
+    let inner = build_method("simclr", &vs, &method_config("simclr")).unwrap();
     let vars = vs.variables();
     let name = vars.keys().filter(|k| k.ends_with("running_var")).min().expect("the ConvNet has BatchNorm buffers").clone();
     let mut method = PoisonsABuffer { inner, buffer: vars[&name].shallow_clone(), after: 5 };

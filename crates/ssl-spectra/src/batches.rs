@@ -1,42 +1,25 @@
-//! Shuffled mini-batches of spectra and their pixel weights; batch `g` is a pure function
-//! of (seed, g), so resumed runs see the same stream.
-use anyhow::{bail, Result};
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use ssl_core::train::BatchSource;
+//! Shuffled mini-batches of spectra with their pixel weights as a named part; batch `g`
+//! is a pure function of (seed, g) through [`EpochOrder`], so resumed runs see the same
+//! stream.
+use anyhow::Result;
+use ssl_core::data::{Batch, BatchSource, EpochOrder, WEIGHTS};
 use tch::{Kind, Tensor};
 
 pub struct SpectraBatches {
     flux: Tensor,
     weight: Tensor,
-    batch: usize,
-    seed: u64,
+    order: EpochOrder,
     next: u64,
-    epoch: Option<(u64, Tensor)>,
 }
 
 impl SpectraBatches {
     /// `flux` and `weight` are `[N, L]`.
     pub fn new(flux: Tensor, weight: Tensor, batch: usize, seed: u64) -> Result<Self> {
         let n = flux.size()[0] as usize;
-        if batch < 2 || batch > n {
-            bail!("batch size {batch} does not fit {n} spectra (need 2 <= batch <= N)");
+        if batch < 2 {
+            anyhow::bail!("batch size {batch} is too small (need at least 2 spectra)");
         }
-        Ok(Self { flux, weight, batch, seed, next: 0, epoch: None })
-    }
-
-    fn order(&mut self, epoch: u64) -> Tensor {
-        if let Some((e, t)) = &self.epoch {
-            if *e == epoch {
-                return t.shallow_clone();
-            }
-        }
-        let n = self.flux.size()[0] as usize;
-        let mut order: Vec<i64> = (0..n as i64).collect();
-        order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(self.seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
-        let t = Tensor::from_slice(&order).to_kind(Kind::Int64).to_device(self.flux.device());
-        self.epoch = Some((epoch, t.shallow_clone()));
-        t
+        Ok(Self { order: EpochOrder::new(n, batch, seed)?, flux, weight, next: 0 })
     }
 }
 
@@ -46,12 +29,12 @@ impl BatchSource for SpectraBatches {
         Ok(())
     }
 
-    fn next_batch(&mut self) -> Result<Vec<Tensor>> {
-        let per_epoch = (self.flux.size()[0] as usize / self.batch) as u64;
+    /// The spectra as the one view, their pixel weights (1 good, 0 bad) as [`WEIGHTS`].
+    fn next_batch(&mut self) -> Result<Batch> {
         let g = self.next;
         self.next += 1;
-        let order = self.order(g / per_epoch);
-        let idx = order.narrow(0, ((g % per_epoch) as usize * self.batch) as i64, self.batch as i64);
-        Ok(vec![self.flux.index_select(0, &idx), self.weight.index_select(0, &idx)])
+        let ids: Vec<i64> = self.order.batch(g).iter().map(|&i| i as i64).collect();
+        let idx = Tensor::from_slice(&ids).to_kind(Kind::Int64).to_device(self.flux.device());
+        Batch::from_views(vec![self.flux.index_select(0, &idx)])?.with(WEIGHTS, self.weight.index_select(0, &idx))
     }
 }

@@ -10,7 +10,8 @@ use anyhow::{bail, Result};
 use rand::seq::index::sample;
 use serde::{Deserialize, Serialize};
 use ssl_core::blocks::Backbone;
-use ssl_core::{Method, MethodLoss, StepContext};
+use ssl_core::data::{Batch, WEIGHTS};
+use ssl_core::{Export, Method, MethodLoss, StepContext};
 use std::collections::HashMap;
 use tch::{nn, nn::Module, Kind, Tensor};
 
@@ -230,14 +231,20 @@ impl Method for Desom {
         "desom"
     }
 
-    /// `views[0]`: spectra `[B, L]`; `views[1]`: pixel weights `[B, L]` (1 good, 0 bad).
-    fn loss(&mut self, views: &[Tensor], ctx: &StepContext) -> Result<MethodLoss> {
-        let [x, w] = views else { bail!("desom takes spectra and their pixel weights, got {} tensors", views.len()) };
+    /// The batch's view: spectra `[B, L]`; its [`WEIGHTS`]: pixel weights `[B, L]` (1 good,
+    /// 0 bad). The loss is the weighted reconstruction, plus the SOM term (`som`, already
+    /// multiplied by gamma) once the autoencoder is pre-trained.
+    fn loss(&mut self, batch: &Batch, ctx: &StepContext) -> Result<MethodLoss> {
+        let [x] = batch.views() else { bail!("desom takes one view (the spectra), got {}", batch.views().len()) };
+        let w = batch.part(WEIGHTS)?;
+        if w.size() != x.size() {
+            bail!("desom: pixel weights {:?} do not match the spectra {:?}", w.size(), x.size());
+        }
         let z = self.encoder.forward_t(x, true);
         let recon = self.decoder.forward(&z);
         let rec = ((recon - x).square() * w).sum(Kind::Float) / w.sum(Kind::Float).clamp_min(1.0);
         if ctx.step < self.cfg.pretrain_steps {
-            return Ok(MethodLoss::Batch(rec));
+            return Ok(MethodLoss::batch(rec));
         }
         if !self.initialised {
             let init = match &self.init_pool {
@@ -259,11 +266,15 @@ impl Method for Desom {
         let bmu = best_matching_units(&z.detach(), &self.prototypes.detach());
         let weights = neighbourhood(&self.grid.index_select(0, &bmu), t).detach();
         let som = (weights * d2).sum_dim_intlist([1i64].as_slice(), false, Kind::Float).mean(Kind::Float);
-        Ok(MethodLoss::Batch(rec + som * self.cfg.gamma))
+        Ok(MethodLoss::batch(rec).with_term("som", som * self.cfg.gamma))
     }
 
     fn backbone(&self) -> &dyn Backbone {
         &self.encoder
+    }
+
+    fn exports(&self) -> Vec<Export> {
+        vec![Export::new("encoder", "encoder")]
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {

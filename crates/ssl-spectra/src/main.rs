@@ -29,6 +29,8 @@ enum Command {
     ExperimentGalaxies(cli::galaxies::Args),
     /// SOM throughput (fit and inference) against MiniSom on the same spectra.
     Bench(cli::bench::Args),
+    /// List the maps `fit` can train, with their settings and defaults.
+    Methods,
 }
 
 fn main() -> ExitCode {
@@ -42,6 +44,10 @@ fn main() -> ExitCode {
         Command::ExperimentMiles(a) => cli::miles::run(a),
         Command::ExperimentGalaxies(a) => cli::galaxies::run(a),
         Command::Bench(a) => cli::bench::run(a),
+        Command::Methods => {
+            print!("{}", ssl_spectra::pipeline::methods_listing());
+            Ok(())
+        }
     };
     ssl_core::cli::exit_code(result)
 }

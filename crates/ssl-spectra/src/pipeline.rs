@@ -94,6 +94,21 @@ impl FitConfig {
     }
 }
 
+/// The maps `fit` can train (`--map`), with the settings table of each and its defaults.
+pub fn methods_listing() -> String {
+    let d = FitConfig::default();
+    use ssl_core::config::settings_line as line;
+    format!(
+        "maps:\n  {:<8} DESOM: an autoencoder whose latent codes a SOM layer organises (Forest et al.)\n  {:<8}   [desom] {}\n  {:<8} the classic SOM on the preprocessed spectra (the baseline)\n  {:<8}   [som] {}\n",
+        "desom",
+        "",
+        line(&d.desom),
+        "som",
+        "",
+        line(&d.som)
+    )
+}
+
 /// Reads a fit config file over the defaults, key by key.
 pub fn read_config(path: &Path) -> Result<FitConfig> {
     ssl_core::config::read_toml(path)

@@ -1,25 +1,9 @@
 //! Map pictures (PNG): U-matrix, hit map, component planes, decoded prototype spectra.
 use crate::som::MapShape;
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 use plotters::prelude::*;
+use ssl_core::plots::{have_font, save_png};
 use std::path::Path;
-
-fn font() -> bool {
-    static FONT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *FONT.get_or_init(|| {
-        for c in ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/TTF/DejaVuSans.ttf"] {
-            if let Ok(bytes) = std::fs::read(c) {
-                let leaked: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-                return plotters::style::register_font("sans-serif", FontStyle::Normal, leaked).is_ok();
-            }
-        }
-        false
-    })
-}
-
-fn save(path: &Path, buf: Vec<u8>, (w, h): (u32, u32)) -> Result<()> {
-    image::RgbImage::from_raw(w, h, buf).context("plot buffer size")?.save(path).with_context(|| format!("cannot write {}", path.display()))
-}
 
 /// A perceptually ordered colour ramp (dark blue -> teal -> yellow).
 fn ramp(t: f64) -> RGBColor {
@@ -41,7 +25,7 @@ pub fn grid_heatmap(path: &Path, title: &str, shape: MapShape, values: &[f64]) -
         let root = BitMapBackend::with_buffer(&mut buf, size).into_drawing_area();
         root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
         let (top, area) = root.split_vertically(60);
-        if font() {
+        if have_font() {
             top.draw(&Text::new(format!("{title}  [{lo:.3} .. {hi:.3}]"), (15, 20), ("sans-serif", 20))).map_err(|e| anyhow!("{e}"))?;
         }
         let cell_w = (size.0 as i32 - 40) / shape.cols as i32;
@@ -55,7 +39,7 @@ pub fn grid_heatmap(path: &Path, title: &str, shape: MapShape, values: &[f64]) -
         }
         root.present().map_err(|e| anyhow!("{e}"))?;
     }
-    save(path, buf, size)
+    save_png(path, buf, size)
 }
 
 /// U-matrix: mean distance of each prototype to its grid neighbours (4-connected).
@@ -84,7 +68,7 @@ pub fn prototype_spectra(path: &Path, title: &str, shape: MapShape, wave: &[f64]
         let root = BitMapBackend::with_buffer(&mut buf, size).into_drawing_area();
         root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
         let (top, area) = root.split_vertically(40);
-        if font() {
+        if have_font() {
             top.draw(&Text::new(title.to_string(), (15, 12), ("sans-serif", 20))).map_err(|e| anyhow!("{e}"))?;
         }
         let cells = area.split_evenly((shape.rows, shape.cols));
@@ -100,5 +84,5 @@ pub fn prototype_spectra(path: &Path, title: &str, shape: MapShape, wave: &[f64]
         }
         root.present().map_err(|e| anyhow!("{e}"))?;
     }
-    save(path, buf, size)
+    save_png(path, buf, size)
 }

@@ -2,7 +2,7 @@
 //! flags winning. Unknown keys are errors, so a typo never silently does nothing.
 use crate::augment::AugmentConfig;
 use serde::{Deserialize, Serialize};
-use ssl_core::blocks::{BackboneConfig, BackboneKind};
+use ssl_core::blocks::BackboneConfig;
 use ssl_core::eval::{KnnConfig, LinearProbeConfig};
 use ssl_core::train::{OptimizerConfig, OptimizerKind, TrainConfig};
 use ssl_core::MethodConfig;
@@ -22,10 +22,39 @@ pub struct PretrainConfig {
     pub device: String,
     /// libtorch intra-op threads, at most 1024 (0: the cores free at start; see `ssl_core::device::free_cores`).
     pub threads: usize,
+    /// Global views per image.
     pub views: usize,
+    /// Local views (multi-crop) beside the global ones.
+    pub multi_crop: MultiCropConfig,
     pub model: MethodConfig,
     pub train: TrainConfig,
     pub augment: AugmentConfig,
+}
+
+/// Multi-crop (SwAV, DINO): `local_views` small crops of `local_size` px, cut from
+/// `local_crop_scale` of the image, after the global views; the other augmentations are
+/// those of `[augment]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MultiCropConfig {
+    pub local_views: usize,
+    /// Side of the local crops; 0 takes 3/7 of the global side (SwAV's 96 px of 224).
+    pub local_size: usize,
+    pub local_crop_scale: (f64, f64),
+}
+
+impl Default for MultiCropConfig {
+    fn default() -> Self {
+        Self { local_views: 0, local_size: 0, local_crop_scale: (0.05, 0.4) }
+    }
+}
+
+impl MultiCropConfig {
+    /// The augmentation of a local view, given the global one and the global side.
+    pub fn local_augment(&self, global: &AugmentConfig, global_side: usize) -> AugmentConfig {
+        let size = if self.local_size == 0 { (global_side * 3).div_ceil(7).max(1) } else { self.local_size };
+        AugmentConfig { size, crop_scale: self.local_crop_scale, ..global.clone() }
+    }
 }
 
 impl Default for PretrainConfig {
@@ -38,8 +67,9 @@ impl Default for PretrainConfig {
             device: "auto".into(),
             threads: 0,
             views: 2,
+            multi_crop: MultiCropConfig::default(),
             model: MethodConfig {
-                backbone: BackboneConfig { kind: BackboneKind::SmallConvnet, in_channels: 1, small_image_stem: true, width: 32 },
+                backbone: BackboneConfig { kind: "small-convnet".into(), in_channels: 1, small_image_stem: true, width: 32 },
                 ..Default::default()
             },
             train: TrainConfig {
@@ -72,6 +102,18 @@ impl PretrainConfig {
         if self.model.backbone.width < 1 || self.model.backbone.width > 4096 {
             anyhow::bail!("model.backbone.width must be between 1 and 4096, got {}", self.model.backbone.width);
         }
+        if self.multi_crop.local_views > 64 {
+            anyhow::bail!("multi_crop.local_views must be at most 64, got {}", self.multi_crop.local_views);
+        }
+        let (lo, hi) = self.multi_crop.local_crop_scale;
+        if !(lo > 0.0 && lo <= hi && hi <= 1.0) {
+            anyhow::bail!("multi_crop.local_crop_scale must satisfy 0 < min <= max <= 1, got {:?}", self.multi_crop.local_crop_scale);
+        }
+        if self.multi_crop.local_size > 4096 {
+            anyhow::bail!("multi_crop.local_size must be at most 4096 px, got {}", self.multi_crop.local_size);
+        }
+        // The method and backbone are registered, and the method's options are its own.
+        crate::registry().check(&self.method, &self.model)?;
         self.augment.validate()?;
         self.train.validate()
     }
@@ -120,6 +162,13 @@ mod tests {
         std::fs::write(&path, "[train.optimizer]\nkind = \"sgd\"\nmomentun = 0.5\n").unwrap();
         let err = read_toml::<PretrainConfig>(&path).unwrap_err().to_string();
         assert!(err.contains("momentun") && err.contains("partial.toml"), "{err}");
+        // A method's options live in [model.options] and are checked against the method.
+        std::fs::write(&path, "method = \"moco-v2\"\n[model.options]\nqueue_size = 64\n").unwrap();
+        let moco: PretrainConfig = read_toml(&path).unwrap();
+        moco.validate().unwrap();
+        let simclr = PretrainConfig { method: "simclr".into(), ..moco };
+        let err = simclr.validate().unwrap_err().to_string();
+        assert!(err.contains("queue_size") && err.contains("simclr"), "{err}");
         std::fs::remove_dir_all(&dir).ok();
     }
 }

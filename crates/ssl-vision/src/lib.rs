@@ -11,3 +11,9 @@ pub mod data;
 pub mod loader;
 pub mod pipeline;
 pub mod plots;
+
+/// The methods and backbones `ssl-vision` can train: ssl-core's (the image crate adds
+/// its own here).
+pub fn registry() -> ssl_core::Registry {
+    ssl_core::Registry::core()
+}

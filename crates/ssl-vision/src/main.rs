@@ -17,7 +17,7 @@ enum Command {
     Pretrain(cli::pretrain::Args),
     /// Evaluate a pre-trained (or randomly initialised) encoder: kNN and linear probe.
     Eval(cli::eval::Args),
-    /// List the available methods.
+    /// List the methods (with their options and defaults) and the backbones.
     Methods,
     /// The main job: pre-train SimCLR and BYOL on Fashion-MNIST, compare with a random encoder.
     Demo(cli::demo::Args),
@@ -34,9 +34,7 @@ fn main() -> ExitCode {
         Command::Pretrain(a) => cli::pretrain::run(a),
         Command::Eval(a) => cli::eval::run(a),
         Command::Methods => {
-            for m in ssl_core::METHODS {
-                println!("{:<14} {}{}", m.name, m.summary, if m.per_view { "" } else { " (no per-view loss: UOTA not applicable)" });
-            }
+            print!("{}", ssl_vision::registry().listing());
             Ok(())
         }
         Command::Demo(a) => cli::demo::run(a),

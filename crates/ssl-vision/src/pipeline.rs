@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use ssl_core::eval::{export_embeddings, extract_features, knn_accuracy, linear_probe};
 use ssl_core::train::{load_latest_weights, Resume, RunLock, TrainSummary, Trainer};
-use ssl_core::{build_method, Method};
+use ssl_core::Method;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tch::{nn, Device, Tensor};
@@ -34,7 +34,7 @@ fn fit_model_to(cfg: &PretrainConfig, set: &ImageSet) -> ssl_core::MethodConfig 
 pub fn build(cfg: &PretrainConfig, set: &ImageSet, device: Device) -> Result<(nn::VarStore, Box<dyn Method>)> {
     tch::manual_seed(cfg.train.seed as i64);
     let vs = nn::VarStore::new(device);
-    let method = build_method(&cfg.method, &vs, &fit_model_to(cfg, set))?;
+    let method = crate::registry().build_method(&cfg.method, &vs, &fit_model_to(cfg, set))?;
     Ok((vs, method))
 }
 
@@ -43,7 +43,6 @@ pub fn build(cfg: &PretrainConfig, set: &ImageSet, device: Device) -> Result<(nn
 /// other processes while this one runs. Every input is checked before the folder is
 /// touched.
 pub fn pretrain(cfg: &PretrainConfig, resume: impl Into<Resume>) -> Result<TrainSummary> {
-    ssl_core::find_method(&cfg.method)?;
     cfg.validate()?;
     let device = setup_runtime(&cfg.device, cfg.threads)?;
     let set = Arc::new(load_images(cfg.data.as_deref(), Some("train"), cfg.limit)?);
@@ -51,6 +50,10 @@ pub fn pretrain(cfg: &PretrainConfig, resume: impl Into<Resume>) -> Result<Train
     check_memory(cfg, &set)?;
     let (vs, mut method) = build(cfg, &set, device)?;
     let mut loader = ViewLoader::new(set.clone(), cfg.augment.clone(), cfg.views, cfg.train.batch_size, cfg.train.seed)?;
+    if cfg.multi_crop.local_views > 0 {
+        let local = cfg.multi_crop.local_augment(&cfg.augment, global_side(cfg, &set));
+        loader = loader.with_local_views(local, cfg.multi_crop.local_views)?;
+    }
     let _lock = RunLock::acquire(&cfg.out)?;
     let trainer =
         Trainer::for_run(cfg.train.clone(), cfg.out.clone(), cfg, device)?.with_data_fingerprint(set.fingerprint()).with_auto_threads(cfg.threads == 0);
@@ -62,26 +65,43 @@ pub fn pretrain(cfg: &PretrainConfig, resume: impl Into<Resume>) -> Result<Train
     trainer.fit(&vs, method.as_mut(), &mut loader, resume)
 }
 
+/// The side of the global views.
+fn global_side(cfg: &PretrainConfig, set: &ImageSet) -> usize {
+    if cfg.augment.size == 0 {
+        set.height.min(set.width)
+    } else {
+        cfg.augment.size
+    }
+}
+
 /// Refuses sizes whose batches (in flight in the loader and through the first layer)
 /// would not fit in memory, naming the settings.
 fn check_memory(cfg: &PretrainConfig, set: &ImageSet) -> Result<()> {
     let side = if cfg.augment.size == 0 { set.height.max(set.width) } else { cfg.augment.size } as f64;
-    let views = cfg.views as f64 * cfg.train.batch_size as f64;
-    let inputs = views * set.channels as f64 * side * side * 4.0;
-    let first_layer = views * cfg.model.backbone.width.max(1) as f64 * side * side * 4.0 * 3.0;
+    let local = cfg.multi_crop.local_augment(&cfg.augment, global_side(cfg, set)).size as f64;
+    // Pixels of one sample's views: the global ones and the local ones.
+    let area = cfg.views as f64 * side * side + cfg.multi_crop.local_views as f64 * local * local;
+    let views = cfg.train.batch_size as f64;
+    let inputs = views * set.channels as f64 * area * 4.0;
+    let first_layer = views * cfg.model.backbone.width.max(1) as f64 * area * 4.0 * 3.0;
     // The loader keeps a few batches in flight beside the one being trained on.
     ssl_core::memory::check_fits("a batch of augmented views", "augment.size or train.batch_size", inputs * 5.0 + first_layer)
 }
 
-/// The smallest input side each backbone accepts (the small ConvNet pools twice).
+/// The smallest input side the backbone accepts (after its downsampling), for the global
+/// and the local views.
 fn check_input_size(cfg: &PretrainConfig, set: &ImageSet) -> Result<()> {
-    let side = if cfg.augment.size == 0 { set.height.min(set.width) } else { cfg.augment.size };
-    let min = match cfg.model.backbone.kind {
-        ssl_core::blocks::BackboneKind::SmallConvnet => 4,
-        _ => 8,
-    };
+    let side = global_side(cfg, set);
+    let kind = &cfg.model.backbone.kind;
+    let min = crate::registry().backbone(kind)?.min_input;
     if side < min {
-        bail!("{}: inputs of {side} px are too small for {:?} (needs at least {min} px; set augment.size)", set.source.display(), cfg.model.backbone.kind);
+        bail!("{}: inputs of {side} px are too small for {kind} (needs at least {min} px; set augment.size)", set.source.display());
+    }
+    if cfg.multi_crop.local_views > 0 {
+        let local = cfg.multi_crop.local_augment(&cfg.augment, side).size;
+        if local < min {
+            bail!("local crops of {local} px are too small for {kind} (needs at least {min} px; set multi_crop.local_size)");
+        }
     }
     Ok(())
 }

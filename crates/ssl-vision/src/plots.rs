@@ -1,43 +1,8 @@
 //! PNG plots: loss curves and 2-D embeddings.
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 use plotters::prelude::*;
+use ssl_core::plots::{have_font, save_png, PALETTE};
 use std::path::Path;
-
-const PALETTE: [RGBColor; 10] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-    RGBColor(188, 189, 34),
-    RGBColor(23, 190, 207),
-];
-
-/// Registers a system sans-serif font for labels; plots are drawn without text when none
-/// is found (the DejaVu fonts of most Linux systems are looked for).
-fn have_font() -> bool {
-    static FONT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *FONT.get_or_init(|| {
-        let candidates = ["/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/TTF/DejaVuSans.ttf", "/Library/Fonts/Arial.ttf"];
-        for c in candidates {
-            if let Ok(bytes) = std::fs::read(c) {
-                let leaked: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-                if plotters::style::register_font("sans-serif", FontStyle::Normal, leaked).is_ok() {
-                    return true;
-                }
-            }
-        }
-        false
-    })
-}
-
-fn save_png(path: &Path, buf: Vec<u8>, (w, h): (u32, u32)) -> Result<()> {
-    let img = image::RgbImage::from_raw(w, h, buf).context("plot buffer has the wrong size")?;
-    img.save(path).with_context(|| format!("cannot write {}", path.display()))
-}
 
 /// Loss against step, one line per named series.
 pub fn loss_curves(path: &Path, title: &str, series: &[(String, Vec<(usize, f64)>)]) -> Result<()> {

@@ -70,7 +70,7 @@ fn small_config(dir: &Path) -> PathBuf {
     let p = dir.join("small.toml");
     std::fs::write(
         &p,
-        "device = \"cpu\"\nthreads = 1\n[model]\nprojector_hidden = 32\nprojector_dim = 16\npredictor_hidden = 32\nqueue_size = 64\n\
+        "device = \"cpu\"\nthreads = 1\n[model]\nprojector_hidden = 32\nprojector_dim = 16\npredictor_hidden = 32\n\
          [model.backbone]\nkind = \"small-convnet\"\nwidth = 8\n[train]\nbatch_size = 32\nsteps = 4\nwarmup_steps = 1\ncheckpoint_every = 2\nlog_every = 1\nprogress = false\n",
     )
     .unwrap();
@@ -126,7 +126,35 @@ fn pretrain_then_eval_every_method_end_to_end() {
     ok(&["pretrain", "--config", s(&cfg), "--data", s(&d), "--out", s(&d.join("uota")), "--uota", "--uota-start", "0.5"]);
     ok(&["pretrain", "--config", s(&cfg), "--data", s(&d), "--out", s(&d.join("uota")), "--uota", "--resume"]);
     let listed = ok(&["methods"]);
-    assert!(listed.contains("unigrad") && listed.contains("nac"));
+    assert!(listed.contains("unigrad") && listed.contains("nac") && listed.contains("queue_size = 4096") && listed.contains("resnet18"), "{listed}");
+    // Multi-crop: two 8 px local views beside the two global ones; a method's own option by --set.
+    let mc = d.join("multi-crop");
+    ok(&[
+        "pretrain",
+        "--config",
+        s(&cfg),
+        "--method",
+        "moco-v2",
+        "--data",
+        s(&d),
+        "--out",
+        s(&mc),
+        "--local-views",
+        "2",
+        "--set",
+        "multi_crop.local_size=8",
+        "--set",
+        "model.options.queue_size=64",
+    ]);
+    let saved = std::fs::read_to_string(mc.join("config.toml")).unwrap();
+    assert!(saved.contains("local_views = 2") && saved.contains("queue_size = 64"), "{saved}");
+    // A setting the method does not use is an error, before anything is written.
+    fails(
+        &["pretrain", "--config", s(&cfg), "--method", "simclr", "--data", s(&d), "--out", s(&d.join("wrong-option")), "--set", "model.options.queue_size=64"],
+        "queue_size",
+    );
+    assert!(!d.join("wrong-option").exists());
+    fails(&["pretrain", "--config", s(&cfg), "--data", s(&d), "--out", s(&d.join("typo")), "--set", "train.stepz=3"], "stepz");
     std::fs::remove_dir_all(&d).ok();
 }
 

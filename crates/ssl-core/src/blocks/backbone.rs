@@ -1,79 +1,72 @@
-//! The backbone contract and the factory that builds one from its configuration.
-use super::{ResNet, SmallConvNet};
+//! The backbone contract and its configuration. Backbones are built by name through a
+//! [`crate::registry::BackboneRegistry`], which other crates extend with their own nets.
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use tch::{nn, Tensor};
 
-/// An encoder from an input batch to a feature vector per sample.
+/// An encoder from an input batch to a feature vector per sample, and optionally to
+/// feature maps at several scales (for decoders such as a U-Net's).
 pub trait Backbone: std::fmt::Debug + Send {
     /// Features `[N, out_dim]`; `train` selects batch statistics in normalisation layers.
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor;
+
     /// Width of the feature vector.
     fn out_dim(&self) -> i64;
-}
 
-/// Which backbone to build.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum BackboneKind {
-    Resnet18,
-    Resnet34,
-    /// Three conv-BN-ReLU stages and global pooling: fast on CPU for small images.
-    SmallConvnet,
-}
+    /// Feature maps from the finest scale to the coarsest, `[N, C_s, ...]` each.
+    fn feature_maps(&self, _xs: &Tensor, _train: bool) -> Result<Vec<Tensor>> {
+        bail!("this backbone gives pooled features only, no feature maps")
+    }
 
-impl std::str::FromStr for BackboneKind {
-    type Err = anyhow::Error;
-    fn from_str(s: &str) -> Result<Self> {
-        Ok(match s {
-            "resnet18" => Self::Resnet18,
-            "resnet34" => Self::Resnet34,
-            "small-convnet" => Self::SmallConvnet,
-            other => bail!("unknown backbone '{other}' (choose resnet18, resnet34 or small-convnet)"),
-        })
+    /// Channels of each map returned by [`Backbone::feature_maps`].
+    fn feature_channels(&self) -> Vec<i64> {
+        Vec::new()
     }
 }
 
-/// Backbone configuration, part of every method's configuration.
+/// Backbone configuration, part of every method's configuration. `kind` names a
+/// registered backbone (`ssl-vision methods` lists them).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BackboneConfig {
-    pub kind: BackboneKind,
-    /// Channels of the input images (1 for grayscale, 3 for RGB).
+    pub kind: String,
+    /// Channels of the input (1 for grayscale, 3 for RGB).
     pub in_channels: i64,
     /// ResNet only: a 3x3 stride-1 first convolution and no max-pool, for 32 px images.
     pub small_image_stem: bool,
-    /// SmallConvNet only: channels of the first stage (doubled at each of the next two).
+    /// Width of the first stage (the small ConvNet's; other nets may read it).
     pub width: i64,
 }
 
 impl Default for BackboneConfig {
     fn default() -> Self {
-        Self { kind: BackboneKind::SmallConvnet, in_channels: 3, small_image_stem: true, width: 32 }
+        Self { kind: "small-convnet".into(), in_channels: 3, small_image_stem: true, width: 32 }
     }
 }
 
-/// Builds the configured backbone under `path`.
-pub fn build_backbone(path: &nn::Path, cfg: &BackboneConfig) -> Result<Box<dyn Backbone>> {
-    if cfg.in_channels < 1 || cfg.width < 1 {
-        bail!("backbone: in_channels and width must be positive (got {} and {})", cfg.in_channels, cfg.width);
+impl BackboneConfig {
+    pub fn validate(&self) -> Result<()> {
+        if !(1..=4096).contains(&self.in_channels) || !(1..=4096).contains(&self.width) {
+            bail!("backbone: in_channels and width must be between 1 and 4096 (got {} and {})", self.in_channels, self.width);
+        }
+        Ok(())
     }
-    Ok(match cfg.kind {
-        BackboneKind::Resnet18 => Box::new(ResNet::new(path, [2, 2, 2, 2], cfg.in_channels, cfg.small_image_stem)),
-        BackboneKind::Resnet34 => Box::new(ResNet::new(path, [3, 4, 6, 3], cfg.in_channels, cfg.small_image_stem)),
-        BackboneKind::SmallConvnet => Box::new(SmallConvNet::new(path, cfg.in_channels, cfg.width)),
-    })
 }
 
-/// Mean over the spatial dimensions, `[N, C, H, W] -> [N, C]`. (A plain mean, unlike
-/// `adaptive_avg_pool2d`, has a deterministic backward pass on CUDA.)
-pub(crate) fn global_average_pool(x: &Tensor) -> Tensor {
-    x.mean_dim([2i64, 3].as_slice(), false, x.kind())
+/// Mean over every dimension after the channels, `[N, C, ...] -> [N, C]` (images, clips,
+/// sequences alike; `[N, C]` is returned as is). A plain mean, unlike adaptive pooling,
+/// has a deterministic backward pass on CUDA.
+pub fn global_average_pool(x: &Tensor) -> Tensor {
+    let dims: Vec<i64> = (2..x.dim() as i64).collect();
+    if dims.is_empty() {
+        return x.shallow_clone();
+    }
+    x.mean_dim(dims.as_slice(), false, x.kind())
 }
 
 /// A BatchNorm2d that also owns torchvision's `num_batches_tracked` buffer, so exported
 /// weights load into PyTorch with `strict=True`.
-pub(crate) fn batch_norm2d(p: nn::Path, channels: i64) -> nn::BatchNorm {
+pub fn batch_norm2d(p: nn::Path, channels: i64) -> nn::BatchNorm {
     let _ = p.zeros_no_train("num_batches_tracked", &[]);
     nn::batch_norm2d(p, channels, Default::default())
 }

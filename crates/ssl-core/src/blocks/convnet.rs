@@ -28,18 +28,36 @@ impl SmallConvNet {
     }
 }
 
-impl Backbone for SmallConvNet {
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+impl SmallConvNet {
+    /// Each stage's output, before the pooling that follows it.
+    fn maps(&self, xs: &Tensor, train: bool) -> Vec<Tensor> {
         let mut x = xs.shallow_clone();
+        let mut maps = Vec::with_capacity(self.stages.len());
         for (i, (conv, bn)) in self.stages.iter().enumerate() {
-            x = x.apply(conv).apply_t(bn, train).relu();
-            if i + 1 < self.stages.len() {
+            if i > 0 {
                 x = x.max_pool2d_default(2);
             }
+            x = x.apply(conv).apply_t(bn, train).relu();
+            maps.push(x.shallow_clone());
         }
-        global_average_pool(&x)
+        maps
     }
+}
+
+impl Backbone for SmallConvNet {
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        global_average_pool(self.maps(xs, train).last().expect("the small ConvNet has three stages"))
+    }
+
     fn out_dim(&self) -> i64 {
         self.out_dim
+    }
+
+    fn feature_maps(&self, xs: &Tensor, train: bool) -> anyhow::Result<Vec<Tensor>> {
+        Ok(self.maps(xs, train))
+    }
+
+    fn feature_channels(&self) -> Vec<i64> {
+        vec![self.out_dim / 4, self.out_dim / 2, self.out_dim]
     }
 }

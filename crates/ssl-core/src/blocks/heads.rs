@@ -13,6 +13,33 @@ pub struct MlpConfig {
     pub last_bn: bool,
 }
 
+impl MlpConfig {
+    /// SimCLR / BYOL / MoCo v2 projector: two layers.
+    pub fn projector2(hidden: i64, out: i64) -> Self {
+        Self { hidden, out, layers: 2, last_bn: false }
+    }
+
+    /// Barlow Twins / VICReg / MoCo v3 / UniGrad projector: three layers.
+    pub fn projector3(hidden: i64, out: i64) -> Self {
+        Self { hidden, out, layers: 3, last_bn: false }
+    }
+
+    /// SimSiam projector: three layers and a BatchNorm on the output.
+    pub fn simsiam_projector(hidden: i64, out: i64) -> Self {
+        Self { hidden, out, layers: 3, last_bn: true }
+    }
+
+    /// BYOL / MoCo v3 predictor: two layers back to the projection width.
+    pub fn predictor(hidden: i64, out: i64) -> Self {
+        Self { hidden, out, layers: 2, last_bn: false }
+    }
+
+    /// SimSiam predictor: a bottleneck of a quarter of the projection width.
+    pub fn bottleneck_predictor(out: i64) -> Self {
+        Self { hidden: (out / 4).max(1), out, layers: 2, last_bn: false }
+    }
+}
+
 /// A stack of linear layers with BatchNorm + ReLU between them.
 #[derive(Debug)]
 pub struct Mlp {

@@ -1,4 +1,5 @@
-//! Building blocks: backbones, projector / predictor heads, momentum (EMA) copies.
+//! Building blocks: backbones, projector / predictor heads, the online branch, momentum
+//! (EMA) targets and memory banks. All of them are modality-free.
 //!
 //! Parameter names follow torchvision (`conv1.weight`, `layer1.0.bn1.running_mean`, ...)
 //! so a backbone exported as safetensors loads into the PyTorch model directly.
@@ -6,11 +7,15 @@
 mod backbone;
 mod convnet;
 mod heads;
+mod memory_bank;
 mod momentum;
+mod online;
 mod resnet;
 
-pub use backbone::{build_backbone, Backbone, BackboneConfig, BackboneKind};
+pub use backbone::{batch_norm2d, global_average_pool, Backbone, BackboneConfig};
 pub use convnet::SmallConvNet;
 pub use heads::{Mlp, MlpConfig};
-pub use momentum::{cosine_momentum, MomentumCopy};
+pub use memory_bank::MemoryBank;
+pub use momentum::{cosine_momentum, MomentumCopy, MomentumSchedule, MomentumTarget, MomentumUpdate};
+pub use online::{by_resolution, Online};
 pub use resnet::ResNet;

@@ -1,4 +1,7 @@
-//! Momentum (EMA) copies of online networks, as used by MoCo, BYOL and UniGrad.
+//! Momentum (EMA) copies of online networks, as used by MoCo, BYOL and UniGrad: the
+//! copied variables ([`MomentumCopy`]), and a target network with its momentum schedule
+//! over any encoder ([`MomentumTarget`]).
+use crate::method::StepContext;
 use anyhow::{bail, Result};
 use std::collections::HashMap;
 use tch::{nn, Device, Tensor};
@@ -48,10 +51,10 @@ impl MomentumCopy {
     }
 
     /// One EMA step with momentum `m` (also moves BatchNorm running statistics).
-    pub fn update(&mut self, m: f64) {
+    pub fn update(&self, m: f64) {
         tch::no_grad(|| {
-            for (t, s) in &mut self.pairs {
-                let _ = t.lerp_(s, 1.0 - m);
+            for (t, s) in &self.pairs {
+                let _ = t.shallow_clone().lerp_(s, 1.0 - m);
             }
         });
     }
@@ -67,5 +70,75 @@ impl MomentumCopy {
     pub fn load_state(&self, state: &HashMap<String, Tensor>) -> Result<()> {
         let targets: HashMap<String, Tensor> = self.store.variables().into_iter().map(|(k, v)| (format!("target.{k}"), v)).collect();
         crate::method::restore_named("momentum target", &targets, state)
+    }
+}
+
+/// How the EMA momentum moves over training.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MomentumSchedule {
+    /// The same momentum at every step (MoCo v2).
+    Constant(f64),
+    /// BYOL's cosine schedule from the base value to 1 (BYOL, MoCo v3, UniGrad).
+    Cosine(f64),
+}
+
+impl MomentumSchedule {
+    pub fn at(&self, progress: f64) -> f64 {
+        match *self {
+            Self::Constant(m) => m,
+            Self::Cosine(base) => cosine_momentum(base, progress),
+        }
+    }
+}
+
+/// What a run needs from a method's EMA target: one update per optimiser step, and its
+/// state in checkpoints. [`crate::Method`]'s defaults call these.
+pub trait MomentumUpdate {
+    fn update(&self, ctx: &StepContext);
+    fn state(&self) -> Vec<(String, Tensor)>;
+    fn load_state(&self, state: &HashMap<String, Tensor>) -> Result<()>;
+}
+
+/// A frozen EMA copy of an online network `N` (an encoder with heads, or any module built
+/// by the same constructor as the online one), moved by its schedule after every step.
+pub struct MomentumTarget<N> {
+    copy: MomentumCopy,
+    net: N,
+    schedule: MomentumSchedule,
+}
+
+impl<N> MomentumTarget<N> {
+    /// Builds the target with `build` (the constructor of the online network, called on
+    /// the root of a fresh store) and starts it at the online variables of `online`.
+    pub fn new(online: &nn::VarStore, schedule: MomentumSchedule, build: impl FnOnce(&nn::Path) -> Result<N>) -> Result<Self> {
+        let (copy, net) = MomentumCopy::new(online, build)?;
+        Ok(Self { copy, net: net?, schedule })
+    }
+
+    /// Runs the target network without gradient.
+    pub fn forward<R>(&self, f: impl FnOnce(&N) -> R) -> R {
+        tch::no_grad(|| f(&self.net))
+    }
+
+    pub fn net(&self) -> &N {
+        &self.net
+    }
+
+    pub fn schedule(&self) -> MomentumSchedule {
+        self.schedule
+    }
+}
+
+impl<N> MomentumUpdate for MomentumTarget<N> {
+    fn update(&self, ctx: &StepContext) {
+        self.copy.update(self.schedule.at(ctx.progress()));
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        self.copy.state()
+    }
+
+    fn load_state(&self, state: &HashMap<String, Tensor>) -> Result<()> {
+        self.copy.load_state(state)
     }
 }

@@ -47,6 +47,8 @@ pub struct ResNet {
     bn1: nn::BatchNorm,
     max_pool: bool,
     layers: Vec<BasicBlock>,
+    /// Index of the last block of each stage.
+    stage_ends: Vec<usize>,
 }
 
 impl ResNet {
@@ -55,6 +57,7 @@ impl ResNet {
         let (conv1, max_pool) =
             if small_image_stem { (conv(p / "conv1", in_channels, 64, 3, 1), false) } else { (conv(p / "conv1", in_channels, 64, 7, 2), true) };
         let mut layers = Vec::new();
+        let mut stage_ends = Vec::new();
         let mut c_in = 64;
         for (stage, &n) in blocks.iter().enumerate() {
             let c_out = 64 << stage;
@@ -63,24 +66,44 @@ impl ResNet {
                 layers.push(BasicBlock::new(p / format!("layer{}", stage + 1) / b, c_in, c_out, stride));
                 c_in = c_out;
             }
+            stage_ends.push(layers.len() - 1);
         }
-        Self { conv1, bn1: batch_norm2d(p / "bn1", 64), max_pool, layers }
+        Self { conv1, bn1: batch_norm2d(p / "bn1", 64), max_pool, layers, stage_ends }
+    }
+}
+
+impl ResNet {
+    /// The stem's output, then each stage's (`layer1` to `layer4`).
+    fn maps(&self, xs: &Tensor, train: bool) -> Vec<Tensor> {
+        let mut x = xs.apply(&self.conv1).apply_t(&self.bn1, train).relu();
+        let mut maps = vec![x.shallow_clone()];
+        if self.max_pool {
+            x = x.max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
+        }
+        for (i, block) in self.layers.iter().enumerate() {
+            x = block.forward_t(&x, train);
+            if self.stage_ends.contains(&i) {
+                maps.push(x.shallow_clone());
+            }
+        }
+        maps
     }
 }
 
 impl Backbone for ResNet {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        let mut x = xs.apply(&self.conv1).apply_t(&self.bn1, train).relu();
-        if self.max_pool {
-            x = x.max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
-        }
-        for block in &self.layers {
-            x = block.forward_t(&x, train);
-        }
-        global_average_pool(&x)
+        global_average_pool(self.maps(xs, train).last().expect("a ResNet has stages"))
     }
 
     fn out_dim(&self) -> i64 {
         512
+    }
+
+    fn feature_maps(&self, xs: &Tensor, train: bool) -> anyhow::Result<Vec<Tensor>> {
+        Ok(self.maps(xs, train))
+    }
+
+    fn feature_channels(&self) -> Vec<i64> {
+        vec![64, 64, 128, 256, 512]
     }
 }

@@ -1,25 +1,47 @@
 //! BYOL (arXiv 2006.07733): the online branch predicts the EMA target's projection of the
-//! other view; momentum follows the cosine schedule from `momentum` (0.99) to 1.
-use super::common::{per_view, two_views, view_embeddings, MethodConfig, MomentumTarget, Online};
-use crate::blocks::{Backbone, Mlp};
+//! other views (targets from the global views only); momentum follows the cosine schedule
+//! from `momentum` (0.99) to 1.
+use super::common::{if_global, momentum_in_unit};
+use crate::blocks::{Backbone, Mlp, MlpConfig, MomentumSchedule, MomentumTarget, MomentumUpdate, Online};
+use crate::data::Batch;
 use crate::method::{Method, MethodLoss, StepContext};
 use crate::objectives::byol_per_sample;
+use crate::registry::{BuildContext, MethodOptions};
+use crate::views::{per_view_from_pairs, view_embeddings};
 use anyhow::Result;
-use std::collections::HashMap;
-use tch::{nn, Tensor};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ByolOptions {
+    /// Base momentum of the target (cosine schedule to 1).
+    pub momentum: f64,
+}
+
+impl Default for ByolOptions {
+    fn default() -> Self {
+        Self { momentum: 0.99 }
+    }
+}
+
+impl MethodOptions for ByolOptions {
+    fn validate(&self) -> Result<()> {
+        momentum_in_unit("byol", self.momentum)
+    }
+}
 
 pub struct Byol {
     online: Online,
     predictor: Mlp,
-    target: MomentumTarget,
+    target: MomentumTarget<Online>,
 }
 
-pub fn build(vs: &nn::VarStore, cfg: &MethodConfig) -> Result<Box<dyn Method>> {
-    cfg.validate()?;
-    let projector = cfg.projector(2, false);
-    let online = Online::new(&vs.root(), &cfg.backbone, projector)?;
-    let predictor = Mlp::new(&(vs.root() / "predictor"), cfg.projector_dim, cfg.predictor());
-    let target = MomentumTarget::new(vs, cfg, projector, cfg.momentum.unwrap_or(0.99), true)?;
+pub fn build(ctx: &BuildContext, o: ByolOptions) -> Result<Box<dyn Method>> {
+    let m = ctx.model;
+    let projector = MlpConfig::projector2(m.projector_hidden, m.projector_dim);
+    let online = ctx.online(projector)?;
+    let predictor = ctx.mlp("predictor", m.projector_dim, MlpConfig::predictor(m.predictor_hidden, m.projector_dim));
+    let target = ctx.momentum_online(projector, MomentumSchedule::Cosine(o.momentum))?;
     Ok(Box::new(Byol { online, predictor, target }))
 }
 
@@ -28,30 +50,22 @@ impl Method for Byol {
         "byol"
     }
 
-    fn loss(&mut self, views: &[Tensor], _ctx: &StepContext) -> Result<MethodLoss> {
-        let (x1, x2) = two_views("byol", views)?;
-        let (z1, z2) = (self.online.project(x1), self.online.project(x2));
-        let (p1, p2) = (self.predictor.forward_t(&z1, true), self.predictor.forward_t(&z2, true));
-        let (t1, t2) = (self.target.project(x1), self.target.project(x2));
-        // The official loss adds the two directions; the trainer averages over views.
-        let losses = per_view(byol_per_sample(&p1, &t2)?, byol_per_sample(&p2, &t1)?) * 2.0;
-        Ok(MethodLoss::PerView { losses, embeddings: view_embeddings(&z1, &z2) })
-    }
-
-    fn after_step(&mut self, ctx: &StepContext) -> Result<()> {
-        self.target.update(ctx);
-        Ok(())
+    fn loss(&mut self, batch: &Batch, _ctx: &StepContext) -> Result<MethodLoss> {
+        let (views, g) = (batch.views_at_least("byol", 2)?, batch.global_views());
+        let z = self.online.project_views(views)?;
+        let p: Vec<_> = z.iter().map(|z| self.predictor.forward_t(z, true)).collect();
+        let t = self.target.forward(|net| net.project_views(&views[..g]))?;
+        let losses =
+            per_view_from_pairs(views.len(), g, |a, b| Ok([if_global(b, g, || byol_per_sample(&p[a], &t[b]))?, Some(byol_per_sample(&p[b], &t[a])?)]))?;
+        // The official loss adds the two directions; the reduction averages over views.
+        Ok(MethodLoss::per_view(losses * 2.0, view_embeddings(&z)))
     }
 
     fn backbone(&self) -> &dyn Backbone {
         self.online.backbone.as_ref()
     }
 
-    fn state(&self) -> Vec<(String, Tensor)> {
-        self.target.state()
-    }
-
-    fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
-        self.target.load_state(state)
+    fn momentum_target(&self) -> Option<&dyn MomentumUpdate> {
+        Some(&self.target)
     }
 }

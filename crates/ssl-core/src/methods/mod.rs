@@ -1,4 +1,4 @@
-//! The methods, one file each, and the registry that finds them by name.
+//! The methods of ssl-core, one file each, with their options tables.
 
 mod barlow_twins;
 mod byol;
@@ -10,46 +10,25 @@ mod simsiam;
 mod unigrad;
 mod vicreg;
 
-pub use common::{MethodConfig, Online};
+pub use barlow_twins::BarlowTwinsOptions;
+pub use byol::ByolOptions;
+pub use moco::{MocoV2Options, MocoV3Options};
+pub use simclr::SimClrOptions;
+pub use unigrad::UniGradOptions;
 
-use crate::method::Method;
-use anyhow::{bail, Result};
-use tch::nn;
+use crate::registry::MethodSpec;
 
-/// A registered method: its name, a one-line summary and its constructor.
-pub struct MethodSpec {
-    pub name: &'static str,
-    pub summary: &'static str,
-    /// Whether its loss decomposes per view (so UOTA can reweight it).
-    pub per_view: bool,
-    pub build: fn(&nn::VarStore, &MethodConfig) -> Result<Box<dyn Method>>,
-}
-
-/// Every method the toolkit knows, in the order of the objectives table.
-pub const METHODS: &[MethodSpec] = &[
-    MethodSpec { name: "simclr", summary: "SimCLR: NT-Xent between two views", per_view: true, build: simclr::build },
-    MethodSpec { name: "moco-v2", summary: "MoCo v2: InfoNCE against a queue, momentum key encoder", per_view: true, build: moco::build_v2 },
-    MethodSpec { name: "moco-v3", summary: "MoCo v3: in-batch InfoNCE, predictor, momentum encoder", per_view: true, build: moco::build_v3 },
-    MethodSpec { name: "byol", summary: "BYOL: predict the momentum target's projection", per_view: true, build: byol::build },
-    MethodSpec { name: "simsiam", summary: "SimSiam: predictor and stop-gradient, no momentum", per_view: true, build: simsiam::build },
-    MethodSpec { name: "barlow-twins", summary: "Barlow Twins: cross-correlation to identity", per_view: false, build: barlow_twins::build },
-    MethodSpec { name: "vicreg", summary: "VICReg: variance, invariance, covariance", per_view: false, build: vicreg::build },
-    MethodSpec { name: "unigrad", summary: "UniGrad: unified Siamese gradient with a correlation matrix", per_view: true, build: unigrad::build },
-    MethodSpec { name: "nac", summary: "NAC: neural activation coding through a noisy channel", per_view: true, build: nac::build },
-];
-
-/// The registered method called `name`.
-pub fn find_method(name: &str) -> Result<&'static MethodSpec> {
-    match METHODS.iter().find(|m| m.name == name) {
-        Some(m) => Ok(m),
-        None => {
-            let known: Vec<_> = METHODS.iter().map(|m| m.name).collect();
-            bail!("unknown method '{name}'; available: {}", known.join(", "))
-        }
-    }
-}
-
-/// Builds the method called `name` with its networks in `vs`.
-pub fn build_method(name: &str, vs: &nn::VarStore, cfg: &MethodConfig) -> Result<Box<dyn Method>> {
-    (find_method(name)?.build)(vs, cfg)
+/// Every method of ssl-core, in the order of the objectives table.
+pub fn core_methods() -> Vec<MethodSpec> {
+    vec![
+        MethodSpec::new("simclr", "SimCLR: NT-Xent between views", true, simclr::build),
+        MethodSpec::new("moco-v2", "MoCo v2: InfoNCE against a memory bank, momentum key encoder", true, moco::build_v2),
+        MethodSpec::new("moco-v3", "MoCo v3: in-batch InfoNCE, predictor, momentum encoder", true, moco::build_v3),
+        MethodSpec::new("byol", "BYOL: predict the momentum target's projection", true, byol::build),
+        MethodSpec::new("simsiam", "SimSiam: predictor and stop-gradient, no momentum", true, simsiam::build),
+        MethodSpec::new("barlow-twins", "Barlow Twins: cross-correlation to identity", false, barlow_twins::build),
+        MethodSpec::new("vicreg", "VICReg: variance, invariance, covariance", false, vicreg::build),
+        MethodSpec::new("unigrad", "UniGrad: unified Siamese gradient with a correlation matrix", true, unigrad::build),
+        MethodSpec::new("nac", "NAC: neural activation coding through a noisy channel", true, nac::build),
+    ]
 }

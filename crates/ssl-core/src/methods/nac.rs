@@ -1,12 +1,26 @@
 //! NAC (arXiv 2112.04014): a code head gives `tanh`-relaxed activation codes, a noisy
-//! binary channel flips their signs, and a factorised Bernoulli `q` from the other view
+//! binary channel flips their signs, and a factorised Bernoulli `q` from another view
 //! must recover them (contrastive bound on the mutual information).
-use super::common::{two_views, view_embeddings, MethodConfig};
-use crate::blocks::{build_backbone, Backbone, Mlp, MlpConfig};
+use super::common::sides;
+use crate::blocks::{by_resolution, Backbone, Mlp, MlpConfig};
+use crate::data::Batch;
 use crate::method::{Method, MethodLoss, StepContext};
-use crate::objectives::{nac_code, nac_flip_mask, nac_per_sample};
+use crate::objectives::{nac_code, nac_flip_mask, nac_per_sample, NacConfig};
+use crate::registry::{BuildContext, MethodOptions};
+use crate::views::{per_view_from_pairs, view_embeddings};
 use anyhow::{bail, Result};
-use tch::{nn, Tensor};
+
+impl MethodOptions for NacConfig {
+    fn validate(&self) -> Result<()> {
+        if !(1..=65_536).contains(&self.code_dim) {
+            bail!("nac: code_dim must be between 1 and 65536, got {}", self.code_dim);
+        }
+        if !(0.0..0.5).contains(&self.flip) {
+            bail!("nac: flip must be in [0, 0.5), got {}", self.flip);
+        }
+        Ok(())
+    }
+}
 
 pub struct Nac {
     backbone: Box<dyn Backbone>,
@@ -15,17 +29,12 @@ pub struct Nac {
     flip: f64,
 }
 
-pub fn build(vs: &nn::VarStore, cfg: &MethodConfig) -> Result<Box<dyn Method>> {
-    cfg.validate()?;
-    if cfg.nac.code_dim < 1 {
-        bail!("nac: code_dim must be positive, got {}", cfg.nac.code_dim);
-    }
-    let root = vs.root();
-    let backbone = build_backbone(&(&root / "backbone"), &cfg.backbone)?;
-    let head = MlpConfig { hidden: cfg.projector_hidden, out: cfg.nac.code_dim, layers: 2, last_bn: false };
-    let code = Mlp::new(&(&root / "code"), backbone.out_dim(), head);
-    let q = Mlp::new(&(&root / "q"), backbone.out_dim(), head);
-    Ok(Box::new(Nac { backbone, code, q, flip: cfg.nac.flip }))
+pub fn build(ctx: &BuildContext, o: NacConfig) -> Result<Box<dyn Method>> {
+    let backbone = ctx.backbone(&(ctx.root() / "backbone"))?;
+    let head = MlpConfig::projector2(ctx.model.projector_hidden, o.code_dim);
+    let code = ctx.mlp("code", backbone.out_dim(), head);
+    let q = ctx.mlp("q", backbone.out_dim(), head);
+    Ok(Box::new(Nac { backbone, code, q, flip: o.flip }))
 }
 
 impl Method for Nac {
@@ -33,15 +42,18 @@ impl Method for Nac {
         "nac"
     }
 
-    fn loss(&mut self, views: &[Tensor], ctx: &StepContext) -> Result<MethodLoss> {
-        let (x1, x2) = two_views("nac", views)?;
-        let (h1, h2) = (self.backbone.forward_t(x1, true), self.backbone.forward_t(x2, true));
-        let (u1, u2) = (nac_code(&self.code.forward_t(&h1, true)), nac_code(&self.code.forward_t(&h2, true)));
-        let (l1, l2) = (nac_code(&self.q.forward_t(&h1, true)), nac_code(&self.q.forward_t(&h2, true)));
-        let s = u1.size();
-        let flip = nac_flip_mask([2 * s[0], s[1]], self.flip, &mut ctx.rng(), u1.device()).to_kind(u1.kind());
-        let losses = nac_per_sample(&u1, &u2, &l1, &l2, &flip, self.flip)?;
-        Ok(MethodLoss::PerView { losses, embeddings: view_embeddings(&u1, &u2) })
+    fn loss(&mut self, batch: &Batch, ctx: &StepContext) -> Result<MethodLoss> {
+        let views = batch.views_at_least("nac", 2)?;
+        let h = by_resolution(views, |x| Ok(self.backbone.forward_t(x, true)))?;
+        let u: Vec<_> = h.iter().map(|h| nac_code(&self.code.forward_t(h, true))).collect();
+        let l: Vec<_> = h.iter().map(|h| nac_code(&self.q.forward_t(h, true))).collect();
+        let mut rng = ctx.rng();
+        let losses = per_view_from_pairs(views.len(), batch.global_views(), |a, b| {
+            let s = u[a].size();
+            let flip = nac_flip_mask([2 * s[0], s[1]], self.flip, &mut rng, u[a].device()).to_kind(u[a].kind());
+            Ok(sides(nac_per_sample(&u[a], &u[b], &l[a], &l[b], &flip, self.flip)?))
+        })?;
+        Ok(MethodLoss::per_view(losses, view_embeddings(&u)))
     }
 
     fn backbone(&self) -> &dyn Backbone {

@@ -7,6 +7,7 @@ use tch::Tensor;
 
 /// NAC settings: code width and the flip probability of the binary symmetric channel.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct NacConfig {
     pub code_dim: i64,
     /// 0.1 for representation learning, 0.4 for hashing.

@@ -5,6 +5,7 @@ use tch::Tensor;
 
 /// Coefficients of the three VICReg terms; defaults are the official 25 / 25 / 1.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct VicRegWeights {
     pub sim: f64,
     pub std: f64,

@@ -3,6 +3,8 @@
 //!
 //! Weight decay (and LARS's trust ratio) skip parameters of one dimension or less:
 //! biases and normalisation weights, as in the official SimCLR / BYOL / Barlow code.
+//! Parameter groups (by name prefix) scale the learning rate, set their own weight decay,
+//! or stay frozen for the first steps (e.g. a pre-trained encoder under a new head).
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -76,9 +78,47 @@ impl Default for OptimizerConfig {
     }
 }
 
+/// Settings for the variables whose names start with `prefix` (the first matching group
+/// wins; variables in no group use the optimiser's settings).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ParamGroup {
+    /// Variable-name prefix, e.g. `backbone.`.
+    pub prefix: String,
+    /// Learning rate as a multiple of the schedule's, finite and `>= 0`.
+    pub lr_scale: f64,
+    /// Weight decay of this group (the optimiser's when absent).
+    pub weight_decay: Option<f64>,
+    /// Optimiser steps during which the group is not updated.
+    pub freeze_steps: usize,
+}
+
+impl Default for ParamGroup {
+    fn default() -> Self {
+        Self { prefix: String::new(), lr_scale: 1.0, weight_decay: None, freeze_steps: 0 }
+    }
+}
+
+impl ParamGroup {
+    pub fn validate(&self) -> Result<()> {
+        if !(self.lr_scale >= 0.0 && self.lr_scale.is_finite()) {
+            bail!("train.param_groups '{}': lr_scale must be a finite number >= 0, got {}", self.prefix, self.lr_scale);
+        }
+        if let Some(wd) = self.weight_decay {
+            if !(wd >= 0.0 && wd.is_finite()) {
+                bail!("train.param_groups '{}': weight_decay must be a finite number >= 0, got {wd}", self.prefix);
+            }
+        }
+        Ok(())
+    }
+}
+
 struct Param {
     name: String,
     tensor: Tensor,
+    lr_scale: f64,
+    weight_decay: f64,
+    freeze_steps: i64,
     /// Weight decay and LARS adaptation apply (not a bias or a norm weight).
     regularised: bool,
     /// Momentum buffer (SGD, LARS) or first moment (AdamW).
@@ -97,13 +137,44 @@ pub struct Optimizer {
 impl Optimizer {
     /// `named` are the trainable variables by name (sorted here for a stable order).
     pub fn new(cfg: OptimizerConfig, named: HashMap<String, Tensor>) -> Self {
+        Self::with_groups(cfg, named, &[]).expect("no groups to match")
+    }
+
+    /// An optimiser whose variables follow `groups` (each group must match a variable).
+    pub fn with_groups(cfg: OptimizerConfig, named: HashMap<String, Tensor>, groups: &[ParamGroup]) -> Result<Self> {
+        for g in groups {
+            g.validate()?;
+            if !named.keys().any(|k| k.starts_with(&g.prefix)) {
+                let mut some: Vec<&String> = named.keys().collect();
+                some.sort();
+                some.truncate(4);
+                bail!("train.param_groups: no variable starts with '{}' (variables are named like {some:?})", g.prefix);
+            }
+        }
         let mut params: Vec<Param> = named
             .into_iter()
             .filter(|(_, t)| t.requires_grad())
-            .map(|(name, tensor)| Param { regularised: tensor.dim() > 1, name, tensor, m: None, v: None })
+            .map(|(name, tensor)| {
+                let group = groups.iter().find(|g| name.starts_with(&g.prefix));
+                Param {
+                    regularised: tensor.dim() > 1,
+                    lr_scale: group.map_or(1.0, |g| g.lr_scale),
+                    weight_decay: group.and_then(|g| g.weight_decay).unwrap_or(cfg.weight_decay),
+                    freeze_steps: group.map_or(0, |g| g.freeze_steps as i64),
+                    name,
+                    tensor,
+                    m: None,
+                    v: None,
+                }
+            })
             .collect();
         params.sort_by(|a, b| a.name.cmp(&b.name));
-        Self { cfg, params, steps: 0 }
+        Ok(Self { cfg, params, steps: 0 })
+    }
+
+    /// Whether `p` is frozen at the step about to be taken.
+    fn frozen(&self, p: &Param) -> bool {
+        self.steps < p.freeze_steps
     }
 
     pub fn config(&self) -> &OptimizerConfig {
@@ -120,7 +191,7 @@ impl Optimizer {
     /// Global L2 norm of the gradients; scales them to `max_norm` when above it.
     pub fn clip_grad_norm(&mut self, max_norm: Option<f64>) -> f64 {
         tch::no_grad(|| {
-            let grads: Vec<Tensor> = self.params.iter().map(|p| p.tensor.grad()).filter(|g| g.defined()).collect();
+            let grads: Vec<Tensor> = self.params.iter().filter(|p| !self.frozen(p)).map(|p| p.tensor.grad()).filter(|g| g.defined()).collect();
             if grads.is_empty() {
                 return 0.0;
             }
@@ -139,16 +210,19 @@ impl Optimizer {
 
     /// One update with learning rate `lr`.
     pub fn step(&mut self, lr: f64) {
+        let done = self.steps;
         self.steps += 1;
         let c = self.cfg.clone();
-        let t = self.steps as f64;
         tch::no_grad(|| {
             for p in &mut self.params {
                 let grad = p.tensor.grad();
-                if !grad.defined() {
+                if done < p.freeze_steps || !grad.defined() {
                     continue;
                 }
-                let wd = if p.regularised { c.weight_decay } else { 0.0 };
+                // AdamW's bias correction counts the steps this parameter was updated.
+                let t = (done + 1 - p.freeze_steps) as f64;
+                let lr = lr * p.lr_scale;
+                let wd = if p.regularised { p.weight_decay } else { 0.0 };
                 match c.kind {
                     OptimizerKind::Sgd | OptimizerKind::Lars => {
                         let mut g = if wd > 0.0 { &grad + &p.tensor * wd } else { grad.shallow_clone() };

@@ -1,23 +1,20 @@
-//! The training loop.
+//! The shared run: configuration, resume rule and settings diff, crash-safe checkpoints,
+//! JSONL metrics, progress bar, and the NaN guard that keeps the last good checkpoint.
+//! What happens inside a step is a [`StepLoop`]: the SSL loop
+//! ([`Trainer::fit`]), the supervised fine-tuning loop ([`Trainer::fine_tune`]), or any
+//! loop another crate writes (e.g. reinforcement learning, whose replay buffer and
+//! exploration state are checkpointed through [`StepLoop::state`]).
 use super::checkpoint::first_non_finite;
-use super::{warmup_cosine, Checkpoint, CheckpointDir, CheckpointMeta, MetricsLog, Optimizer, OptimizerConfig};
-use crate::method::{Method, MethodLoss, StepContext};
-use crate::uota::{uota_weighted_loss, UotaConfig};
+use super::{warmup_cosine, Checkpoint, CheckpointDir, CheckpointMeta, MetricsLog, Optimizer, OptimizerConfig, ParamGroup};
+use crate::method::{Export, StepContext};
+use crate::uota::UotaConfig;
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tch::{nn, Device, Tensor};
-
-/// A deterministic stream of batches of views.
-pub trait BatchSource {
-    /// (Re)starts the stream at global batch `index`; the batch at an index never depends
-    /// on where the stream was started, which makes resumed runs exact.
-    fn start(&mut self, index: u64) -> Result<()>;
-    /// The next batch: one tensor `[N, ...]` per view.
-    fn next_batch(&mut self) -> Result<Vec<Tensor>>;
-}
 
 /// Settings of the training loop (the `[train]` table of a config file).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,7 +42,10 @@ pub struct TrainConfig {
     pub log_every: usize,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// UOTA view weighting (the SSL loop's view reduction).
     pub uota: UotaConfig,
+    /// Per-prefix learning-rate scale, weight decay and freezing.
+    pub param_groups: Vec<ParamGroup>,
 }
 
 impl Default for TrainConfig {
@@ -65,6 +65,7 @@ impl Default for TrainConfig {
             log_every: 10,
             progress: true,
             uota: UotaConfig::default(),
+            param_groups: Vec::new(),
         }
     }
 }
@@ -99,12 +100,10 @@ impl TrainConfig {
             }
         }
         self.optimizer.validate()?;
+        for g in &self.param_groups {
+            g.validate()?;
+        }
         self.uota.validate()
-    }
-
-    /// Whether UOTA weighting is on at `step`.
-    pub fn uota_active(&self, step: usize) -> bool {
-        self.uota.enabled && step as f64 >= self.uota.start_fraction * self.steps as f64
     }
 }
 
@@ -159,7 +158,60 @@ impl Resume {
     }
 }
 
-/// Runs a method over a batch source, with checkpoints under `out/checkpoints`.
+/// What one micro-batch of a loop returns.
+pub struct StepLoss {
+    /// The loss to back-propagate (main loss plus every term).
+    pub total: Tensor,
+    /// Named parts of the total, logged as `loss/<name>` (e.g. `main` and a regulariser).
+    pub terms: Vec<(String, Tensor)>,
+    /// Samples in the micro-batch (for the throughput).
+    pub samples: usize,
+    /// Extra values for the metrics line (e.g. whether UOTA weighted this step).
+    pub notes: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The inside of a training step, run by [`Trainer::run`]; the run owns the optimiser,
+/// the schedule, gradient accumulation, clipping, checkpoints, metrics and the NaN guard.
+pub trait StepLoop {
+    /// Name recorded in checkpoints: a resume must continue the same loop and model.
+    fn name(&self) -> &str;
+
+    /// (Re)starts the data at global micro-batch `index`.
+    fn start(&mut self, index: u64) -> Result<()>;
+
+    /// The loss of one micro-batch, on `device`.
+    fn micro_step(&mut self, ctx: &StepContext, device: Device) -> Result<StepLoss>;
+
+    /// Called after each optimiser step (momentum updates, queues, target networks).
+    fn after_step(&mut self, _ctx: &StepContext) -> Result<()> {
+        Ok(())
+    }
+
+    /// Metrics computed at log steps besides the loss (e.g. validation accuracy).
+    fn log_extra(&mut self, _steps_done: usize) -> Result<Vec<(String, f64)>> {
+        Ok(Vec::new())
+    }
+
+    /// State beside the trainable variables that a resume needs (queues, EMA copies,
+    /// replay buffers, exploration schedules).
+    fn state(&self) -> Vec<(String, Tensor)> {
+        Vec::new()
+    }
+
+    fn load_state(&mut self, _state: &HashMap<String, Tensor>) -> Result<()> {
+        Ok(())
+    }
+
+    /// Encoders exported with each checkpoint.
+    fn exports(&self) -> Vec<Export>;
+
+    /// Parameter groups the loop asks for, after those of the config (which win).
+    fn param_groups(&self) -> Vec<ParamGroup> {
+        Vec::new()
+    }
+}
+
+/// Runs a [`StepLoop`] under one configuration, with checkpoints under `out/checkpoints`.
 pub struct Trainer {
     pub cfg: TrainConfig,
     pub out: PathBuf,
@@ -201,13 +253,9 @@ pub fn config_differences(old: &serde_json::Value, new: &serde_json::Value, igno
     out
 }
 
-/// Mixes the run seed and the step into the seed of that step's torch RNG, so that random
-/// draws inside a step do not depend on where the run was resumed.
-fn step_seed(seed: u64, step: usize) -> u64 {
-    let mut x = seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    x ^= x >> 31;
-    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x >> 1
+/// The seed of the torch generator at `step` (see [`crate::seed`]).
+pub fn step_seed(seed: u64, step: usize) -> u64 {
+    crate::seed::mix(&[seed, crate::seed::tag::STEP, step as u64])
 }
 
 impl Trainer {
@@ -285,11 +333,11 @@ impl Trainer {
         }
     }
 
-    /// Checks that `ck` continues this very run: same method, settings, data and thread
+    /// Checks that `ck` continues this very run: same loop, settings, data and thread
     /// count.
-    fn check_resumable(&self, ck: &Checkpoint, method: &dyn Method) -> Result<()> {
-        if ck.meta.method != method.name() {
-            bail!("{} holds a '{}' run, not '{}'", ck.dir.display(), ck.meta.method, method.name());
+    fn check_resumable(&self, ck: &Checkpoint, name: &str) -> Result<()> {
+        if ck.meta.method != name {
+            bail!("{} holds a '{}' run, not '{}'", ck.dir.display(), ck.meta.method, name);
         }
         let diff = config_differences(&ck.meta.config, &self.run_config, &self.resume_may_change);
         if !diff.is_empty() {
@@ -322,13 +370,15 @@ impl Trainer {
         Ok(())
     }
 
-    /// Trains `method` (whose trainable variables live in `vs`). With `resume`, continues
-    /// from a checkpoint under `out`; without it, refuses to overwrite one.
-    pub fn fit(&self, vs: &nn::VarStore, method: &mut dyn Method, data: &mut dyn BatchSource, resume: impl Into<Resume>) -> Result<TrainSummary> {
+    /// Runs `step_loop` (whose trainable variables live in `vs`) for `cfg.steps` optimiser
+    /// steps. With `resume`, continues from a checkpoint under `out`; without it, refuses
+    /// to overwrite one.
+    pub fn run(&self, vs: &nn::VarStore, step_loop: &mut dyn StepLoop, resume: impl Into<Resume>) -> Result<TrainSummary> {
         let resume = resume.into();
         self.cfg.validate()?;
         let ckpts = self.checkpoints();
-        let mut optimizer = Optimizer::new(self.cfg.optimizer.clone(), vs.variables());
+        let groups: Vec<ParamGroup> = self.cfg.param_groups.iter().cloned().chain(step_loop.param_groups()).collect();
+        let mut optimizer = Optimizer::with_groups(self.cfg.optimizer.clone(), vs.variables(), &groups)?;
         let mut start = 0;
         let mut last_good: Option<PathBuf> = None;
         let from = self.starting_checkpoint(&ckpts, resume)?;
@@ -337,10 +387,11 @@ impl Trainer {
         }
         std::fs::create_dir_all(&self.out).with_context(|| format!("cannot create output folder {}", self.out.display()))?;
         if let Some(ck) = from {
-            self.check_resumable(&ck, method)?;
-            crate::method::restore_named("model", &vs.variables(), &ck.section("model")).with_context(|| format!("cannot resume from {}", ck.dir.display()))?;
-            method.load_state(&ck.section("method")).with_context(|| format!("cannot resume from {}", ck.dir.display()))?;
-            optimizer.load_state(&ck.section("optim")).with_context(|| format!("cannot resume from {}", ck.dir.display()))?;
+            self.check_resumable(&ck, step_loop.name())?;
+            let cannot = || format!("cannot resume from {}", ck.dir.display());
+            crate::method::restore_named("model", &vs.variables(), &ck.section("model")).with_context(cannot)?;
+            step_loop.load_state(&ck.section("method")).with_context(cannot)?;
+            optimizer.load_state(&ck.section("optim")).with_context(cannot)?;
             start = ck.meta.step;
             if start >= self.cfg.steps {
                 return self.finished(&ck);
@@ -349,7 +400,7 @@ impl Trainer {
             eprintln!("resuming from {} (step {start} of {})", ck.dir.display(), self.cfg.steps);
         }
         let mut metrics = MetricsLog::open(&self.out.join("metrics.jsonl"), resume.is_resume().then_some(start))?;
-        data.start((start * self.cfg.accumulate) as u64)?;
+        step_loop.start((start * self.cfg.accumulate) as u64)?;
 
         let bar = self.progress_bar(start);
         let t0 = Instant::now();
@@ -364,24 +415,34 @@ impl Trainer {
             let lr = warmup_cosine(self.cfg.lr, step, self.cfg.steps, self.cfg.warmup_steps, self.cfg.min_lr_ratio);
             optimizer.zero_grad();
             let mut loss_sum = 0.0;
+            let mut term_sums: Vec<(String, f64)> = Vec::new();
+            let mut notes = serde_json::Map::new();
             for micro in 0..self.cfg.accumulate {
                 ctx.micro = micro;
-                let views: Vec<Tensor> = data.next_batch()?.into_iter().map(|v| v.to_device(self.device)).collect();
-                samples += views.first().map(|v| v.size()[0] as usize).unwrap_or(0);
-                let loss = self.combine(method.loss(&views, &ctx)?, step)?;
-                let value = loss.double_value(&[]);
+                let out = step_loop.micro_step(&ctx, self.device)?;
+                samples += out.samples;
+                let value = out.total.double_value(&[]);
                 if !value.is_finite() {
                     return Err(self.non_finite(&format!("loss became {value}"), step, lr, &last_good));
                 }
-                (loss / self.cfg.accumulate as f64).f_backward().context("backward pass failed")?;
-                loss_sum += value / self.cfg.accumulate as f64;
+                let share = 1.0 / self.cfg.accumulate as f64;
+                for (name, t) in &out.terms {
+                    let v = t.double_value(&[]) * share;
+                    match term_sums.iter_mut().find(|(n, _)| n == name) {
+                        Some((_, s)) => *s += v,
+                        None => term_sums.push((name.clone(), v)),
+                    }
+                }
+                notes.extend(out.notes);
+                (out.total * share).f_backward().context("backward pass failed")?;
+                loss_sum += value * share;
             }
             let grad_norm = optimizer.clip_grad_norm(self.cfg.clip_grad_norm);
             if !grad_norm.is_finite() {
                 return Err(self.non_finite(&format!("gradient norm became {grad_norm}"), step, lr, &last_good));
             }
             optimizer.step(lr);
-            method.after_step(&ctx)?;
+            step_loop.after_step(&ctx)?;
             final_loss = loss_sum;
             first_loss.get_or_insert(loss_sum);
             let done = step + 1;
@@ -389,14 +450,22 @@ impl Trainer {
             bar.set_position(done as u64);
             bar.set_message(format!("loss {loss_sum:.4}  lr {lr:.4}  {rate:.0} samples/s"));
             if done % self.cfg.log_every == 0 || done == self.cfg.steps || step == start {
-                metrics.log(&serde_json::json!({
+                let mut record = serde_json::json!({
                     "step": done, "loss": loss_sum, "lr": lr, "grad_norm": grad_norm,
                     "samples_per_second": rate, "elapsed_s": t0.elapsed().as_secs_f64(),
-                    "uota": self.cfg.uota_active(step),
-                }))?;
+                });
+                let obj = record.as_object_mut().expect("a JSON object");
+                for (name, v) in term_sums {
+                    obj.insert(format!("loss/{name}"), v.into());
+                }
+                for (name, v) in step_loop.log_extra(done)? {
+                    obj.insert(name, v.into());
+                }
+                obj.extend(notes);
+                metrics.log(&record)?;
             }
             if done % self.cfg.checkpoint_every == 0 || done == self.cfg.steps {
-                checkpoint = self.save(&ckpts, vs, method, &optimizer, done).map_err(|e| match e.downcast::<NonFinite>() {
+                checkpoint = self.save(&ckpts, vs, step_loop, &optimizer, done).map_err(|e| match e.downcast::<NonFinite>() {
                     Ok(NonFinite(name)) => self.non_finite(&format!("saved tensor '{name}' became non-finite"), step, lr, &last_good),
                     Err(e) => e,
                 })?;
@@ -433,24 +502,6 @@ impl Trainer {
         })
     }
 
-    fn combine(&self, out: MethodLoss, step: usize) -> Result<Tensor> {
-        match out {
-            MethodLoss::Batch(loss) => {
-                if self.cfg.uota.enabled {
-                    bail!("UOTA needs a method whose loss decomposes per view (simclr, moco-v2, moco-v3, byol, simsiam, unigrad, nac)");
-                }
-                Ok(loss)
-            }
-            MethodLoss::PerView { losses, embeddings } => {
-                if self.cfg.uota_active(step) {
-                    uota_weighted_loss(&losses, &embeddings, &self.cfg.uota)
-                } else {
-                    Ok(losses.mean(None))
-                }
-            }
-        }
-    }
-
     fn non_finite(&self, what: &str, step: usize, lr: f64, last_good: &Option<PathBuf>) -> anyhow::Error {
         let keep = match last_good {
             Some(dir) => format!("the last good checkpoint is {} and was kept", dir.display()),
@@ -462,26 +513,28 @@ impl Trainer {
         )
     }
 
-    fn save(&self, ckpts: &CheckpointDir, vs: &nn::VarStore, method: &dyn Method, optimizer: &Optimizer, step: usize) -> Result<PathBuf> {
+    fn save(&self, ckpts: &CheckpointDir, vs: &nn::VarStore, step_loop: &dyn StepLoop, optimizer: &Optimizer, step: usize) -> Result<PathBuf> {
         let mut tensors: Vec<(String, Tensor)> = vs.variables().into_iter().map(|(k, v)| (format!("model/{k}"), v)).collect();
-        tensors.extend(method.state().into_iter().map(|(k, v)| (format!("method/{k}"), v)));
+        tensors.extend(step_loop.state().into_iter().map(|(k, v)| (format!("method/{k}"), v)));
         tensors.extend(optimizer.state().into_iter().map(|(k, v)| (format!("optim/{k}"), v)));
         tensors.sort_by(|a, b| a.0.cmp(&b.0));
         // "Last good" means every saved tensor is finite, buffers and state included.
         if let Some(name) = first_non_finite(tensors.iter().map(|(k, v)| (k, v))) {
             return Err(NonFinite(name).into());
         }
-        let backbone: Vec<(String, Tensor)> = vs.variables().into_iter().filter_map(|(k, v)| k.strip_prefix("backbone.").map(|k| (k.to_string(), v))).collect();
+        let exports = super::transfer::export_tensors(vs, &step_loop.exports())?;
+        let names: Vec<String> = exports.iter().map(|(name, _)| format!("{name}.safetensors")).collect();
+        let files: Vec<(&str, Vec<(String, Tensor)>)> = names.iter().map(String::as_str).zip(exports.into_iter().map(|(_, t)| t)).collect();
         let meta = CheckpointMeta {
             step,
             seed: self.cfg.seed,
-            method: method.name().to_string(),
+            method: step_loop.name().to_string(),
             config: self.run_config.clone(),
             threads: tch::get_num_threads().max(0) as usize,
             data_fingerprint: self.data_fingerprint.clone(),
             checksums: Default::default(),
         };
-        ckpts.save(&meta, &tensors, &[("backbone.safetensors", backbone)])
+        ckpts.save(&meta, &tensors, &files)
     }
 
     fn progress_bar(&self, start: usize) -> ProgressBar {

@@ -1,5 +1,6 @@
 use anyhow::Result;
 use clap::Parser;
+use ssl_core::config::Overrides;
 use ssl_spectra::desom::Architecture;
 use ssl_spectra::pipeline::{fit, read_config, FitConfig, MapKind};
 use std::path::PathBuf;
@@ -56,64 +57,38 @@ pub struct Args {
     pub threads: Option<usize>,
     #[arg(long)]
     pub quiet: bool,
+    /// Any setting by its dotted key, e.g. `--set desom.gamma=0.01` (repeatable; applied
+    /// after the other flags).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
 }
 
 impl Args {
     pub fn config(&self) -> Result<FitConfig> {
-        let mut c = match &self.config {
+        let c = match &self.config {
             Some(p) => read_config(p)?,
             None => FitConfig::default(),
         };
-        if self.data.is_some() {
-            c.data = self.data.clone();
-        }
-        if self.catalogue.is_some() {
-            c.catalogue = self.catalogue.clone();
-        }
-        if let Some(o) = &self.out {
-            c.out = o.clone();
-        }
-        if let Some(m) = self.map {
-            c.map = m;
-        }
-        if let Some(a) = self.arch {
-            c.desom.architecture = a;
-        }
-        if let Some(r) = self.rows {
-            c.shape.rows = r;
-        }
-        if let Some(k) = self.cols {
-            c.shape.cols = k;
-        }
-        if let Some(s) = self.steps {
-            c.train.steps = s;
-        }
-        if let Some(s) = self.pretrain_steps {
-            c.desom.pretrain_steps = s;
-        }
-        if let Some(b) = self.batch_size {
-            c.train.batch_size = b;
-        }
-        if !self.grid.is_empty() {
-            c.preprocess.grid = self.grid.clone();
-        }
-        if self.skip_bad {
-            c.preprocess.skip_bad = true;
-        }
-        if let Some(s) = self.seed {
-            c.train.seed = s;
-            c.som.seed = s;
-        }
-        if let Some(d) = &self.device {
-            c.device = d.clone();
-        }
-        if let Some(t) = self.threads {
-            c.threads = t;
-        }
-        if self.quiet {
-            c.train.progress = false;
-        }
-        Ok(c)
+        Overrides::new()
+            .set("data", self.data.as_ref())
+            .set("catalogue", self.catalogue.as_ref())
+            .set("out", self.out.as_ref())
+            .set("map", self.map)
+            .set("desom.architecture", self.arch)
+            .set("shape.rows", self.rows)
+            .set("shape.cols", self.cols)
+            .set("train.steps", self.steps)
+            .set("desom.pretrain_steps", self.pretrain_steps)
+            .set("train.batch_size", self.batch_size)
+            .set("preprocess.grid", (!self.grid.is_empty()).then_some(&self.grid))
+            .set("preprocess.skip_bad", self.skip_bad.then_some(true))
+            .set("train.seed", self.seed)
+            .set("som.seed", self.seed)
+            .set("device", self.device.as_ref())
+            .set("threads", self.threads)
+            .set("train.progress", self.quiet.then_some(false))
+            .assignments(&self.set)?
+            .apply(&c)
     }
 }
 

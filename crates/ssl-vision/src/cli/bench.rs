@@ -3,9 +3,9 @@
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use rand::{Rng, SeedableRng};
-use ssl_core::blocks::{BackboneConfig, BackboneKind};
+use ssl_core::blocks::BackboneConfig;
 use ssl_core::train::{Optimizer, OptimizerConfig, OptimizerKind};
-use ssl_core::{build_method, MethodConfig, MethodLoss, StepContext};
+use ssl_core::{build_method, Batch, MethodConfig, StepContext};
 use ssl_vision::augment::{augment, AugmentConfig, Image};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -88,23 +88,21 @@ fn train_step(a: &Args, compete: bool) -> Result<serde_json::Value> {
     tch::manual_seed(0);
     let vs = nn::VarStore::new(device);
     let cfg = MethodConfig {
-        backbone: BackboneConfig { kind: BackboneKind::Resnet18, in_channels: 3, small_image_stem: true, width: 1 },
+        backbone: BackboneConfig { kind: "resnet18".into(), in_channels: 3, small_image_stem: true, width: 1 },
         projector_hidden: 512,
         projector_dim: 128,
-        temperature: Some(0.2),
         ..Default::default()
-    };
+    }
+    .with_option("temperature", 0.2);
     let mut method = build_method("simclr", &vs, &cfg)?;
     let opt_cfg = OptimizerConfig { kind: OptimizerKind::Sgd, momentum: 0.9, weight_decay: 1e-6, ..Default::default() };
     let mut opt = Optimizer::new(opt_cfg, vs.variables());
-    let views = [Tensor::randn([a.batch, 3, 32, 32], (Kind::Float, device)), Tensor::randn([a.batch, 3, 32, 32], (Kind::Float, device))];
+    let batch =
+        Batch::from_views(vec![Tensor::randn([a.batch, 3, 32, 32], (Kind::Float, device)), Tensor::randn([a.batch, 3, 32, 32], (Kind::Float, device))])?;
     let mut step = |i: usize| -> Result<()> {
         opt.zero_grad();
         let ctx = StepContext { step: i, total_steps: a.warmup + a.steps, micro: 0, seed: i as u64 };
-        let loss = match method.loss(&views, &ctx)? {
-            MethodLoss::PerView { losses, .. } => losses.mean(None),
-            MethodLoss::Batch(l) => l,
-        };
+        let loss = method.loss(&batch, &ctx)?.mean_total();
         loss.f_backward()?;
         opt.step(0.1);
         if let Device::Cuda(i) = device {

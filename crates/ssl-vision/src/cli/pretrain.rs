@@ -1,6 +1,6 @@
 use anyhow::Result;
 use clap::Parser;
-use ssl_core::blocks::BackboneKind;
+use ssl_core::config::Overrides;
 use ssl_core::train::OptimizerKind;
 use ssl_vision::config::{read_toml, PretrainConfig};
 use std::path::PathBuf;
@@ -52,9 +52,9 @@ pub struct Args {
     pub seed: Option<u64>,
     #[arg(long)]
     pub checkpoint_every: Option<usize>,
-    /// resnet18, resnet34 or small-convnet.
-    #[arg(long)]
-    pub backbone: Option<BackboneKind>,
+    /// A registered backbone (see `ssl-vision methods`).
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(backbone_names()))]
+    pub backbone: Option<String>,
     /// Width of the small ConvNet's first stage.
     #[arg(long)]
     pub width: Option<i64>,
@@ -63,6 +63,13 @@ pub struct Args {
     pub uota: bool,
     #[arg(long)]
     pub uota_start: Option<f64>,
+    /// Local (multi-crop) views per image beside the global ones.
+    #[arg(long)]
+    pub local_views: Option<usize>,
+    /// Any setting by its dotted key, e.g. `--set model.options.temperature=0.5`
+    /// (repeatable; applied after the other flags).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     /// Continue the run in `--out` from its newest checkpoint.
     #[arg(long)]
     pub resume: bool,
@@ -78,50 +85,41 @@ pub struct Args {
 impl Args {
     /// The effective configuration: defaults, then the file, then the flags.
     pub fn config(&self) -> Result<PretrainConfig> {
-        let mut c: PretrainConfig = match &self.config {
+        let c: PretrainConfig = match &self.config {
             Some(p) => read_toml(p)?,
             None => PretrainConfig::default(),
         };
-        macro_rules! set {
-            ($flag:expr => $field:expr) => {
-                if let Some(v) = $flag.clone() {
-                    $field = v;
-                }
-            };
-        }
-        set!(self.method => c.method);
-        if self.data.is_some() {
-            c.data = self.data.clone();
-        }
-        if self.limit.is_some() {
-            c.limit = self.limit;
-        }
-        set!(self.out => c.out);
-        set!(self.device => c.device);
-        set!(self.threads => c.threads);
-        set!(self.steps => c.train.steps);
-        set!(self.batch_size => c.train.batch_size);
-        set!(self.lr => c.train.lr);
-        set!(self.optimizer => c.train.optimizer.kind);
-        set!(self.weight_decay => c.train.optimizer.weight_decay);
-        set!(self.warmup_steps => c.train.warmup_steps);
-        set!(self.accumulate => c.train.accumulate);
-        if self.clip_grad_norm.is_some() {
-            c.train.clip_grad_norm = self.clip_grad_norm;
-        }
-        set!(self.seed => c.train.seed);
-        set!(self.checkpoint_every => c.train.checkpoint_every);
-        set!(self.backbone => c.model.backbone.kind);
-        set!(self.width => c.model.backbone.width);
-        if self.uota {
-            c.train.uota.enabled = true;
-        }
-        set!(self.uota_start => c.train.uota.start_fraction);
-        if self.quiet {
-            c.train.progress = false;
-        }
-        Ok(c)
+        Overrides::new()
+            .set("method", self.method.as_ref())
+            .set("data", self.data.as_ref())
+            .set("limit", self.limit)
+            .set("out", self.out.as_ref())
+            .set("device", self.device.as_ref())
+            .set("threads", self.threads)
+            .set("train.steps", self.steps)
+            .set("train.batch_size", self.batch_size)
+            .set("train.lr", self.lr)
+            .set("train.optimizer.kind", self.optimizer)
+            .set("train.optimizer.weight_decay", self.weight_decay)
+            .set("train.warmup_steps", self.warmup_steps)
+            .set("train.accumulate", self.accumulate)
+            .set("train.clip_grad_norm", self.clip_grad_norm)
+            .set("train.seed", self.seed)
+            .set("train.checkpoint_every", self.checkpoint_every)
+            .set("model.backbone.kind", self.backbone.as_ref())
+            .set("model.backbone.width", self.width)
+            .set("train.uota.enabled", self.uota.then_some(true))
+            .set("train.uota.start_fraction", self.uota_start)
+            .set("multi_crop.local_views", self.local_views)
+            .set("train.progress", self.quiet.then_some(false))
+            .assignments(&self.set)?
+            .apply(&c)
     }
+}
+
+/// The backbones a `--backbone` flag may name.
+fn backbone_names() -> Vec<&'static str> {
+    ssl_vision::registry().backbones().iter().map(|b| b.name).collect()
 }
 
 pub fn run(args: Args) -> Result<()> {

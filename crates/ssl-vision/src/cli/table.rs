@@ -27,7 +27,8 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<()> {
     let Experiment { base, device, train, test } = a.experiment.prepare()?;
-    let methods: Vec<String> = if a.methods.is_empty() { ssl_core::METHODS.iter().map(|m| m.name.to_string()).collect() } else { a.methods.clone() };
+    let methods: Vec<String> =
+        if a.methods.is_empty() { ssl_vision::registry().methods().iter().map(|m| m.name.to_string()).collect() } else { a.methods.clone() };
     let mut runs: Vec<(String, PretrainConfig)> = methods
         .iter()
         .map(|m| {

@@ -1,0 +1,10 @@
+//! What flows from data to methods: batches with named parts, the sources that produce
+//! them, and the seeded epoch order that makes every batch a function of its index.
+
+mod batch;
+mod epoch_order;
+mod source;
+
+pub use batch::{Batch, LABELS, WEIGHTS};
+pub use epoch_order::EpochOrder;
+pub use source::BatchSource;

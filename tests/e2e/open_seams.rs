@@ -109,6 +109,12 @@ struct Signals {
     fail_at: Option<u64>,
 }
 
+impl Signals {
+    fn new(hang_at: Option<u64>) -> Self {
+        Self { next: 0, hang_at, fail_at: None }
+    }
+}
+
 impl BatchSource for Signals {
     fn start(&mut self, index: u64) -> Result<()> {
         self.next = index;
@@ -141,7 +147,9 @@ impl BatchSource for Signals {
                 v.extend((0..l).map(|t| (freq * t as f32 / l as f32 * std::f32::consts::TAU + phase).sin() + 0.1 * (draw() - 0.5)));
             }
         }
-        Batch::from_views(views.into_iter().map(|v| Tensor::from_slice(&v).view([n as i64, l as i64])).collect())
+        let labels: Vec<i64> = (0..n as i64).map(|k| k % 4).collect();
+        Batch::from_views(views.into_iter().map(|v| Tensor::from_slice(&v).view([n as i64, l as i64])).collect())?
+            .with(ssl_core::data::LABELS, Tensor::from_slice(&labels))
     }
 }
 
@@ -179,37 +187,43 @@ fn train(out: &std::path::Path, data: &mut Signals, resume: bool) -> Result<(nn:
 
 const CHILD: &str = "SSL_E2E_SEAMS_CHILD_OUT";
 
+/// Runs the test `test` again in a child process with `CHILD` set to `out`, waits until
+/// its checkpoint of `step` is the newest, and kills it with SIGKILL.
+fn kill_child_after_checkpoint(test: &str, out: &std::path::Path, extra_env: &[(&str, &std::path::Path)], step: usize) {
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", test, "--nocapture"]).env(CHILD, out).stdout(std::process::Stdio::null());
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let latest = out.join("checkpoints/latest");
+    let want = format!("step-{step:08}");
+    let t0 = std::time::Instant::now();
+    while std::fs::read_to_string(&latest).map(|s| !s.contains(&want)).unwrap_or(true) {
+        assert!(t0.elapsed().as_secs() < 120, "the child wrote no checkpoint of step {step}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
 #[test]
 fn a_method_and_backbone_from_another_crate_train_resume_after_sigkill_and_export_by_name() {
     if let Ok(out) = std::env::var(CHILD) {
         // The child: train until batch 5 (inside step 6, after the step-4 checkpoint) and hang there.
-        let _ = train(std::path::Path::new(&out), &mut Signals { next: 0, hang_at: Some(5), fail_at: None }, false);
+        let _ = train(std::path::Path::new(&out), &mut Signals::new(Some(5)), false);
         return;
     }
     let listing = registry().listing();
     assert!(listing.contains("signal-byol") && listing.contains("momentum = 0.9") && listing.contains("signal-net"), "{listing}");
     let dir = temp_dir("open-seams");
     let killed = dir.join("killed");
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "a_method_and_backbone_from_another_crate_train_resume_after_sigkill_and_export_by_name", "--nocapture"])
-        .env(CHILD, &killed)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let latest = killed.join("checkpoints/latest");
-    let t0 = std::time::Instant::now();
-    while std::fs::read_to_string(&latest).map(|s| !s.contains("step-00000004")).unwrap_or(true) {
-        assert!(t0.elapsed().as_secs() < 120, "the child wrote no checkpoint");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-
-    let (vs_resumed, m_resumed, s) = train(&killed, &mut Signals { next: 0, hang_at: None, fail_at: None }, true).unwrap();
+    kill_child_after_checkpoint("a_method_and_backbone_from_another_crate_train_resume_after_sigkill_and_export_by_name", &killed, &[], 4);
+    let (vs_resumed, m_resumed, s) = train(&killed, &mut Signals::new(None), true).unwrap();
     assert_eq!(s.resumed_from, Some(4));
     let straight = dir.join("straight");
-    let (vs_straight, m_straight, s2) = train(&straight, &mut Signals { next: 0, hang_at: None, fail_at: None }, false).unwrap();
+    let (vs_straight, m_straight, s2) = train(&straight, &mut Signals::new(None), false).unwrap();
     let (a, b) = (vs_straight.variables(), vs_resumed.variables());
     for (name, t) in &a {
         assert!(t.equal(&b[name]), "{name} differs between the straight and the killed-and-resumed run");
@@ -301,5 +315,46 @@ fn a_loop_of_its_own_checkpoints_its_extra_state_and_resumes_exactly() {
     let (w2, r2, e2) = run(&dir.join("resumed"), Some(6));
     assert!(w1.equal(&w2) && r1.equal(&r2) && e1 == e2, "the resumed loop differs: {w1} vs {w2}, epsilon {e1} vs {e2}");
     assert!(w1.double_value(&[0]) > 0.1, "the value estimate learned something");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+const PRETRAINED: &str = "SSL_E2E_SEAMS_PRETRAINED";
+
+/// Fine-tunes a classifier over the pre-trained signal encoder in `pre` into `out`: the
+/// encoder frozen for two steps, then at a tenth of the rate.
+fn fine_tune(pre: &std::path::Path, out: &std::path::Path, hang_at: Option<u64>, resume: bool) -> Result<nn::VarStore> {
+    tch::set_num_threads(1);
+    tch::manual_seed(9);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let mut model = ssl_core::train::Classifier::new(&vs, &registry(), &model_config().backbone, 4)?;
+    ssl_core::train::load_encoder(pre, "signal-encoder", &vs, "encoder.")?;
+    let mut cfg = train_config();
+    cfg.param_groups = vec![ParamGroup { prefix: "encoder.".into(), lr_scale: 0.1, freeze_steps: 2, ..Default::default() }];
+    let trainer = Trainer::new(cfg.clone(), out.to_path_buf(), serde_json::to_value(&cfg)?, vec![], Device::Cpu);
+    let (mut train, mut val) = (Signals::new(hang_at), Signals::new(None));
+    trainer.fine_tune(&vs, &mut ssl_core::train::FineTune::new(&mut model, &mut train).with_validation(&mut val, 1), resume)?;
+    Ok(vs)
+}
+
+#[test]
+fn fine_tuning_an_encoder_from_another_crate_resumes_exactly_after_sigkill() {
+    if let (Ok(out), Ok(pre)) = (std::env::var(CHILD), std::env::var(PRETRAINED)) {
+        let _ = fine_tune(std::path::Path::new(&pre), std::path::Path::new(&out), Some(5), false);
+        return;
+    }
+    let dir = temp_dir("open-seams-finetune");
+    let pre = dir.join("pretrained");
+    train(&pre, &mut Signals::new(None), false).unwrap();
+    let killed = dir.join("killed");
+    kill_child_after_checkpoint("fine_tuning_an_encoder_from_another_crate_resumes_exactly_after_sigkill", &killed, &[(PRETRAINED, &pre)], 4);
+    let resumed = fine_tune(&pre, &killed, None, true).unwrap();
+    let straight = fine_tune(&pre, &dir.join("straight"), None, false).unwrap();
+    let (a, b) = (straight.variables(), resumed.variables());
+    for (name, t) in &a {
+        assert!(t.equal(&b[name]), "{name} differs between the straight and the killed-and-resumed fine-tuning");
+    }
+    let log = std::fs::read_to_string(dir.join("straight/metrics.jsonl")).unwrap();
+    assert!(log.lines().all(|l| l.contains("val/accuracy")), "validation is logged at every log step");
+    assert!(dir.join("straight/checkpoints/step-00000008/encoder.safetensors").exists());
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -137,6 +137,17 @@ fn fit_map_predict_and_plot_desom_and_som() {
     let log = std::fs::read_to_string(d.join("desom/metrics.jsonl")).unwrap();
     let losses: Vec<f64> = log.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"].as_f64().unwrap()).collect();
     assert!(losses[losses.len() - 1] < losses[0], "{losses:?}");
+    // After the autoencoder's pre-training the SOM term is logged beside the reconstruction.
+    let last: serde_json::Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    let (total, rec, som) = (last["loss"].as_f64().unwrap(), last["loss/main"].as_f64().unwrap(), last["loss/som"].as_f64().unwrap());
+    assert!(som > 0.0 && (total - rec - som).abs() < 1e-4, "{last}");
+    // The encoder is exported by name (it was an empty file under the old fixed prefix).
+    let enc = d.join("desom/checkpoints/step-00000300/encoder.safetensors");
+    let names: Vec<String> = tch::Tensor::read_safetensors(&enc).unwrap().into_iter().map(|(k, _)| k).collect();
+    assert!(names.contains(&"linear0.weight".to_string()) && names.len() == 6, "{names:?}");
+    let listed = ok(&["methods"]);
+    assert!(listed.contains("desom") && listed.contains("gamma = 0.001") && listed.contains("som"), "{listed}");
+    fails(&["fit", "--config", s(&cfg), "--data", s(&lib), "--out", s(&d.join("typo")), "--set", "desom.gama=0.1"], "gama");
     ok(&["fit", "--config", s(&cfg), "--data", s(&lib), "--catalogue", s(&cat), "--out", s(&d.join("desom")), "--map", "desom", "--resume"]);
     std::fs::remove_dir_all(&d).ok();
 }

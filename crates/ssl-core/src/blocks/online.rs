@@ -23,16 +23,21 @@ impl Online {
         self.projector.forward_t(&self.backbone.forward_t(x, true), true)
     }
 
-    /// Projections of every view, with one network call per group of views of the same
-    /// shape (the global crops together, the local crops together).
+    /// Projections of every view: one network call per global view, one per group of
+    /// smaller views of the same shape (see [`by_resolution`]).
     pub fn project_views(&self, views: &[Tensor]) -> Result<Vec<Tensor>> {
         by_resolution(views, |x| Ok(self.project(x)))
     }
 }
 
-/// Applies `f` once per group of same-shaped views (concatenated along the samples) and
-/// returns its outputs per view, in the order of `views`.
+/// Applies `f` to the views and returns its outputs per view, in the order of `views`.
+/// The global views (those of the first view's shape) get one call each, so that
+/// normalisation statistics are per view as in the two-view reference code (and on CPU
+/// one call on `2N` samples is slower than two on `N`: see docs/benchmarks.md); every
+/// group of smaller views of one shape (multi-crop's local crops) is concatenated along
+/// the samples and encoded in one call.
 pub fn by_resolution(views: &[Tensor], mut f: impl FnMut(&Tensor) -> Result<Tensor>) -> Result<Vec<Tensor>> {
+    let global = views.first().map(|v| v.size());
     let mut out: Vec<Option<Tensor>> = (0..views.len()).map(|_| None).collect();
     let mut done = vec![false; views.len()];
     for i in 0..views.len() {
@@ -40,7 +45,8 @@ pub fn by_resolution(views: &[Tensor], mut f: impl FnMut(&Tensor) -> Result<Tens
             continue;
         }
         let shape = views[i].size();
-        let group: Vec<usize> = (i..views.len()).filter(|&j| !done[j] && views[j].size() == shape).collect();
+        let group: Vec<usize> =
+            if Some(&shape) == global.as_ref() { vec![i] } else { (i..views.len()).filter(|&j| !done[j] && views[j].size() == shape).collect() };
         let n = shape[0];
         let y = if group.len() == 1 { f(&views[i])? } else { f(&Tensor::f_cat(&group.iter().map(|&j| &views[j]).collect::<Vec<_>>(), 0)?)? };
         for (k, &j) in group.iter().enumerate() {
@@ -49,4 +55,25 @@ pub fn by_resolution(views: &[Tensor], mut f: impl FnMut(&Tensor) -> Result<Tens
         }
     }
     Ok(out.into_iter().flatten().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    #[test]
+    fn global_views_get_a_call_each_and_local_groups_share_one() {
+        let t = |side: i64, v: f64| Tensor::full([2, 1, side, side], v, (Kind::Float, Device::Cpu));
+        let views = [t(4, 1.0), t(4, 2.0), t(2, 3.0), t(2, 4.0), t(2, 5.0)];
+        let mut calls = Vec::new();
+        let out = by_resolution(&views, |x| {
+            calls.push(x.size()[0]);
+            Ok(x.mean_dim([1i64, 2, 3].as_slice(), false, Kind::Float))
+        })
+        .unwrap();
+        assert_eq!(calls, vec![2, 2, 6], "two global calls, one for the three local views");
+        let means: Vec<f64> = out.iter().map(|o| o.double_value(&[0])).collect();
+        assert_eq!(means, vec![1.0, 2.0, 3.0, 4.0, 5.0], "outputs come back in view order");
+    }
 }

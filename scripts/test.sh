@@ -9,4 +9,9 @@ export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 # Hygiene that CI enforces: the committed rustfmt.toml, and clippy with warnings as errors.
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# No unused dependencies (cargo-machete, installed into .tools/ on first use).
+if [ ! -x .tools/bin/cargo-machete ]; then
+    cargo install --quiet --locked --root .tools cargo-machete --version 0.9.2
+fi
+.tools/bin/cargo-machete
 cargo test --workspace --locked "$@"

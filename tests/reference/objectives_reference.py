@@ -207,6 +207,41 @@ def uota_loss(z, per_view_loss, n_global, tau, eps):
 
 # ----------------------------------------------------------------------------- sanity checks
 
+def sinkhorn(out, epsilon, iterations):
+    """SwAV's Sinkhorn-Knopp (official distributed_sinkhorn, one process)."""
+    Q = torch.exp(out / epsilon).t()
+    B = Q.shape[1]
+    K_ = Q.shape[0]
+    Q = Q / torch.sum(Q)
+    for _ in range(iterations):
+        Q = Q / torch.sum(Q, dim=1, keepdim=True)
+        Q = Q / K_
+        Q = Q / torch.sum(Q, dim=0, keepdim=True)
+        Q = Q / B
+    Q = Q * B
+    return Q.t()
+
+
+def swav(scores, n_views, n_global, temperature, epsilon, iterations, queues=None):
+    """SwAV's swapped prediction, as the official training loop computes it: `scores` are
+    the prototype scores of all crops stacked crop after crop, the first `n_global` assign
+    codes; `queues[i]` are queued scores prepended before Sinkhorn for assign crop i."""
+    bs = scores.shape[0] // n_views
+    loss = 0
+    for i, crop_id in enumerate(range(n_global)):
+        with torch.no_grad():
+            out = scores[bs * crop_id: bs * (crop_id + 1)].detach()
+            if queues is not None:
+                out = torch.cat((queues[i], out))
+            q = sinkhorn(out, epsilon, iterations)[-bs:]
+        subloss = 0
+        for v in [v for v in range(n_views) if v != crop_id]:
+            x = scores[bs * v: bs * (v + 1)] / temperature
+            subloss -= torch.mean(torch.sum(q * F.log_softmax(x, dim=1), dim=1))
+        loss += subloss / (n_views - 1)
+    return loss / n_global
+
+
 def sanity_checks():
     # 1. nt_xent of identical embeddings is log(2N-1) for any temperature
     v = torch.randn(1, D)
@@ -366,6 +401,23 @@ def make_cases():
             ["per_view_loss"],
             weights=flat(w),
         ))
+    # swav: two views; 2 global + 2 local crops; with a queue prepended before Sinkhorn
+    for seed, views, ng, queued in ((201, 2, 2, False), (202, 4, 2, False), (203, 2, 2, True)):
+        torch.manual_seed(seed)
+        protos = rows_unit(torch.randn(K, D))
+        base = torch.randn(N, 1, D)
+        z = rows_unit(base + 0.5 * torch.randn(N, views, D)).transpose(0, 1).reshape(views * N, D)
+        scores = z @ protos.t()
+        ins = {"scores": scores}
+        qs = None
+        if queued:
+            qs = [rows_unit(torch.randn(3 * N, D)) @ protos.t() for _ in range(ng)]
+            ins.update({f"queue{i}": q for i, q in enumerate(qs)})
+        params = {"n_views": views, "n_global": ng, "temperature": 0.1, "epsilon": 0.05, "iterations": 3}
+        cases.append(run_case(f"swav_s{seed}_v{views}{'_queue' if queued else ''}", "swav", params, ins,
+                              lambda scores, qs=qs, views=views, ng=ng, **_: swav(scores, views, ng, 0.1, 0.05, 3, qs),
+                              ["scores"],
+                              codes=flat(sinkhorn(scores[:N], 0.05, 3))))
     return cases
 
 

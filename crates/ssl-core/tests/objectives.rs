@@ -48,6 +48,15 @@ fn evaluate(case: &Value) -> (Tensor, Vec<(String, Tensor)>) {
         "vicreg" => vicreg(&get("z1"), &get("z2"), VicRegWeights { sim: p("sim_coeff"), std: p("std_coeff"), cov: p("cov_coeff") }),
         "unigrad" => unigrad(&get("z1"), &get("z2m"), &get("F"), p("lambda")),
         "nac" => nac(&get("u1"), &get("u2"), &get("l1"), &get("l2"), &get("flip"), p("p")),
+        "swav" => {
+            let views = p("n_views") as i64;
+            let scores = get("scores");
+            let n = scores.size()[0] / views;
+            let per_view: Vec<Tensor> = (0..views).map(|v| scores.narrow(0, v * n, n)).collect();
+            let queues: Vec<Tensor> =
+                (0..p("n_global") as usize).filter_map(|i| inputs.iter().find(|(k, _)| *k == format!("queue{i}")).map(|(_, t)| t.shallow_clone())).collect();
+            swav(&per_view, p("n_global") as usize, p("temperature"), p("epsilon"), p("iterations") as usize, &queues)
+        }
         "uota_weights" => {
             let w = uota_weights(&get("z"), p("n_global") as i64, p("tau"), p("eps")).unwrap();
             Ok((w * get("per_view_loss")).mean(None))
@@ -74,6 +83,31 @@ fn every_objective_matches_pytorch_in_value_and_gradient() {
             assert_close(&format!("{name} d/d{input}"), &got, &flat(want), 1e-8);
         }
     }
+}
+
+#[test]
+fn sinkhorn_codes_match_pytorch_and_spread_the_batch_over_the_prototypes() {
+    let cases: Vec<Value> = fixture().into_iter().filter(|c| c["objective"] == "swav").collect();
+    assert_eq!(cases.len(), 3);
+    for case in &cases {
+        let scores = tensor(&case["inputs"]["scores"]);
+        let n = scores.size()[0] / case["params"]["n_views"].as_f64().unwrap() as i64;
+        let q = sinkhorn_knopp(&scores.narrow(0, 0, n), 0.05, 3).unwrap();
+        assert_close("sinkhorn codes", &to_vec(&q), &flat(&case["codes"]), 1e-9);
+    }
+    // Each sample's codes sum to 1; with enough iterations every prototype gets B/K.
+    let scores = randn(&[12, 4], 5) * 0.3;
+    let q = sinkhorn_knopp(&scores, 0.05, 50).unwrap();
+    assert_close("rows", &to_vec(&q.sum_dim_intlist([1i64].as_slice(), false, Kind::Double)), &[1.0; 12], 1e-9);
+    assert_close("prototype use", &to_vec(&q.sum_dim_intlist([0i64].as_slice(), false, Kind::Double)), &[3.0; 4], 1e-6);
+    assert!(sinkhorn_knopp(&scores, 0.0, 3).is_err() && sinkhorn_knopp(&scores.view([48]), 0.05, 3).is_err());
+    // Two views: each view's column is the cross entropy of the other's codes.
+    let (a, b) = (randn(&[6, 5], 1), randn(&[6, 5], 2));
+    let pv = swav_per_view(&[a.shallow_clone(), b.shallow_clone()], 2, 0.1, 0.05, 3, &[]).unwrap();
+    let qa = sinkhorn_knopp(&a, 0.05, 3).unwrap();
+    let ce = -(qa * (&b / 0.1).log_softmax(1, Kind::Double)).sum_dim_intlist([1i64].as_slice(), false, Kind::Double);
+    assert_close("column of view 2", &to_vec(&pv.select(1, 1)), &to_vec(&ce), 1e-9);
+    assert!(swav_per_view(&[a.shallow_clone()], 1, 0.1, 0.05, 3, &[]).is_err(), "one view is an error");
 }
 
 #[test]

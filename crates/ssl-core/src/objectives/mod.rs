@@ -10,6 +10,7 @@ mod cosine;
 mod moco;
 mod nac;
 mod nt_xent;
+mod swav;
 mod unigrad;
 mod vicreg;
 
@@ -18,6 +19,7 @@ pub use cosine::{byol, byol_per_sample, negative_cosine_per_sample, simsiam};
 pub use moco::{moco_infonce, moco_infonce_per_sample, moco_v3, moco_v3_per_sample};
 pub use nac::{nac, nac_code, nac_flip_mask, nac_per_sample, NacConfig};
 pub use nt_xent::{nt_xent, nt_xent_per_view};
+pub use swav::{sinkhorn_knopp, swav, swav_per_view, SWAV_EPSILON, SWAV_ITERATIONS, SWAV_TEMPERATURE};
 pub use unigrad::{unigrad, unigrad_per_sample, UniGradCorrelation};
 pub use vicreg::{vicreg, VicRegWeights};
 

@@ -54,11 +54,11 @@ pub fn swav_per_view(scores: &[Tensor], global: usize, temperature: f64, epsilon
     }
     let n = shape[0];
     let mut codes = Vec::with_capacity(global);
-    for c in 0..global {
+    for (c, own) in scores.iter().take(global).enumerate() {
         let out = match queues.get(c) {
-            Some(q) if q.dim() == 2 && q.size()[1] == shape[1] => Tensor::cat(&[q.detach(), scores[c].detach()], 0),
+            Some(q) if q.dim() == 2 && q.size()[1] == shape[1] => Tensor::cat(&[q.detach(), own.detach()], 0),
             Some(q) => bail!("swav: queued scores must be [Q, {}], got {:?}", shape[1], q.size()),
-            None => scores[c].detach(),
+            None => own.detach(),
         };
         let q = sinkhorn_knopp(&out, epsilon, iterations)?;
         codes.push(q.narrow(0, q.size()[0] - n, n));

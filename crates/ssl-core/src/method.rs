@@ -133,6 +133,12 @@ pub trait Method: Send {
         vec![Export::new("backbone", "backbone")]
     }
 
+    /// Parameter groups the method asks for (e.g. prototypes frozen for the first steps);
+    /// the config's groups come first and win.
+    fn param_groups(&self) -> Vec<crate::train::ParamGroup> {
+        Vec::new()
+    }
+
     /// The EMA target, when the method has one.
     fn momentum_target(&self) -> Option<&dyn MomentumUpdate> {
         None

@@ -60,7 +60,7 @@ fn method_options_are_typed_and_a_key_the_method_does_not_use_is_an_error() {
     assert!(listing.contains("queue_size = 4096") && listing.contains("resnet18") && listing.contains("simsiam"), "{listing}");
     let mut reg = Registry::core();
     let again = Registry::core().methods().len();
-    assert_eq!(again, 9);
+    assert_eq!(again, 10);
     let dup = MethodSpec::new::<ssl_core::methods::SimClrOptions>("simclr", "again", true, |_, _| anyhow::bail!("never built"));
     assert!(reg.register_method(dup).unwrap_err().to_string().contains("already registered"));
 }
@@ -254,4 +254,27 @@ fn fine_tuning_loads_a_pretrained_encoder_freezes_it_then_tunes_it_slowly_and_re
     for d in [&pre, &a, &b] {
         std::fs::remove_dir_all(d).ok();
     }
+}
+
+#[test]
+fn swav_keeps_unit_prototypes_frozen_first_and_trains_them_after() {
+    let _serial = serial();
+    tch::set_num_threads(1);
+    let out = tmp("swav-freeze");
+    tch::manual_seed(0);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let mut method = build_method("swav", &vs, &method_config("swav")).unwrap();
+    let initial = vs.variables()["prototypes.weight"].copy();
+    let mut cfg = train_config(5);
+    cfg.checkpoint_every = 2;
+    cfg.keep_checkpoints = 5;
+    trainer(&out, cfg).fit(&vs, method.as_mut(), &mut Prototypes::new(16), false).unwrap();
+    let at2 = ssl_core::train::Checkpoint::load(&out.join("checkpoints/step-00000002")).unwrap().section("model")["prototypes.weight"].copy();
+    let unit = ssl_core::objectives::l2_normalize(&initial);
+    assert!(at2.allclose(&unit, 1e-6, 1e-7, false), "frozen for two steps: only normalised");
+    let last = vs.variables()["prototypes.weight"].copy();
+    assert!(!last.allclose(&at2, 1e-4, 1e-5, false), "the prototypes train after the freeze");
+    let state: HashMap<String, Tensor> = method.state().into_iter().collect();
+    assert!(state.contains_key("queue0") && state.contains_key("queue1_ptr"), "both queues are checkpointed");
+    std::fs::remove_dir_all(&out).ok();
 }

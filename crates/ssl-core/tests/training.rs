@@ -118,7 +118,7 @@ fn resume_is_exact(method_name: &str) {
 #[test]
 fn resume_after_a_crash_is_exact_for_momentum_and_queue_methods() {
     let _serial = serial();
-    for m in ["byol", "moco-v2", "unigrad", "nac"] {
+    for m in ["byol", "moco-v2", "unigrad", "nac", "swav"] {
         resume_is_exact(m);
     }
 }

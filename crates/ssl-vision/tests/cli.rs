@@ -106,7 +106,7 @@ fn pretrain_then_eval_every_method_end_to_end() {
     let d = tmp("e2e");
     dataset(&d);
     let cfg = small_config(&d);
-    for m in ["simclr", "moco-v2", "moco-v3", "byol", "simsiam", "barlow-twins", "vicreg", "unigrad", "nac"] {
+    for m in ["simclr", "moco-v2", "moco-v3", "byol", "simsiam", "barlow-twins", "vicreg", "unigrad", "nac", "swav"] {
         let out = d.join(m);
         let msg = ok(&["pretrain", "--config", s(&cfg), "--method", m, "--data", s(&d), "--out", s(&out)]);
         assert!(msg.contains("4 steps"), "{msg}");

@@ -7,6 +7,7 @@ mod moco;
 mod nac;
 mod simclr;
 mod simsiam;
+mod swav;
 mod unigrad;
 mod vicreg;
 
@@ -14,6 +15,7 @@ pub use barlow_twins::BarlowTwinsOptions;
 pub use byol::ByolOptions;
 pub use moco::{MocoV2Options, MocoV3Options};
 pub use simclr::SimClrOptions;
+pub use swav::SwavOptions;
 pub use unigrad::UniGradOptions;
 
 use crate::registry::MethodSpec;
@@ -30,5 +32,6 @@ pub fn core_methods() -> Vec<MethodSpec> {
         MethodSpec::new("vicreg", "VICReg: variance, invariance, covariance", false, vicreg::build),
         MethodSpec::new("unigrad", "UniGrad: unified Siamese gradient with a correlation matrix", true, unigrad::build),
         MethodSpec::new("nac", "NAC: neural activation coding through a noisy channel", true, nac::build),
+        MethodSpec::new("swav", "SwAV: swapped prediction of Sinkhorn-Knopp prototype codes", true, swav::build),
     ]
 }

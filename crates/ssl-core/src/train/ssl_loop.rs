@@ -68,6 +68,10 @@ impl StepLoop for SslLoop<'_> {
     fn exports(&self) -> Vec<Export> {
         self.method.exports()
     }
+
+    fn param_groups(&self) -> Vec<crate::train::ParamGroup> {
+        self.method.param_groups()
+    }
 }
 
 impl Trainer {

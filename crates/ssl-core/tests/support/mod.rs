@@ -85,6 +85,7 @@ pub fn method_config(method: &str) -> MethodConfig {
     match method {
         "moco-v2" => cfg.with_option("queue_size", 64),
         "nac" => cfg.with_option("code_dim", 16),
+        "swav" => cfg.with_option("prototypes", 8).with_option("freeze_prototypes_steps", 2).with_option("queue_size", 32).with_option("queue_start_step", 3),
         _ => cfg,
     }
 }

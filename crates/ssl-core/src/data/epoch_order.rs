@@ -36,12 +36,14 @@ impl EpochOrder {
     /// The sample ids of global batch `index`.
     pub fn batch(&mut self, index: u64) -> &[usize] {
         let epoch = index / self.batches_per_epoch();
-        if self.cached.as_ref().map(|c| c.0) != Some(epoch) {
-            self.cached = Some((epoch, Self::epoch(self.n, self.seed, epoch)));
-        }
         let start = (index % self.batches_per_epoch()) as usize * self.batch;
-        let order = &self.cached.as_ref().map(|c| &c.1[..]).unwrap_or(&[]);
-        &order[start..start + self.batch]
+        let end = start + self.batch;
+        if self.cached.as_ref().is_some_and(|c| c.0 != epoch) {
+            self.cached = None;
+        }
+        let (n, seed) = (self.n, self.seed);
+        let (_, order) = self.cached.get_or_insert_with(|| (epoch, Self::epoch(n, seed, epoch)));
+        &order[start..end]
     }
 }
 

@@ -75,10 +75,7 @@ impl StepLoop for FineTune<'_> {
         for _ in 0..*batches {
             let batch = val.next_batch()?;
             for (name, v) in tch::no_grad(|| self.model.metrics(&batch))? {
-                match sums.iter_mut().find(|(n, _)| *n == name) {
-                    Some((_, s)) => *s += v,
-                    None => sums.push((name, v)),
-                }
+                super::metrics::add_named(&mut sums, &name, v);
             }
         }
         Ok(sums.into_iter().map(|(n, s)| (format!("val/{n}"), s / *batches as f64)).collect())

@@ -55,3 +55,12 @@ impl MetricsLog {
             .collect())
     }
 }
+
+/// Adds `value` to the running sum named `name` (kept in first-seen order), for metrics
+/// summed over micro-batches or validation batches before they are logged.
+pub(crate) fn add_named(sums: &mut Vec<(String, f64)>, name: &str, value: f64) {
+    match sums.iter_mut().find(|(n, _)| n == name) {
+        Some((_, s)) => *s += value,
+        None => sums.push((name.to_string(), value)),
+    }
+}

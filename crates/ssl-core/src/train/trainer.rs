@@ -427,11 +427,7 @@ impl Trainer {
                 }
                 let share = 1.0 / self.cfg.accumulate as f64;
                 for (name, t) in &out.terms {
-                    let v = t.double_value(&[]) * share;
-                    match term_sums.iter_mut().find(|(n, _)| n == name) {
-                        Some((_, s)) => *s += v,
-                        None => term_sums.push((name.clone(), v)),
-                    }
+                    super::metrics::add_named(&mut term_sums, name, t.double_value(&[]) * share);
                 }
                 notes.extend(out.notes);
                 (out.total * share).f_backward().context("backward pass failed")?;

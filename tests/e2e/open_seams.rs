@@ -97,7 +97,7 @@ fn registry() -> Registry {
 }
 
 fn model_config() -> MethodConfig {
-    let backbone = BackboneConfig { kind: "signal-net".into(), in_channels: 12, small_image_stem: false, width: 8 };
+    let backbone = BackboneConfig { kind: "signal-net".into(), in_channels: 12, small_image_stem: false, width: 8, stages: 3 };
     MethodConfig { backbone, projector_hidden: 16, projector_dim: 8, predictor_hidden: 16, ..Default::default() }.with_option("momentum", 0.95)
 }
 

@@ -291,9 +291,9 @@ pub fn core_backbones() -> Vec<BackboneSpec> {
         },
         BackboneSpec {
             name: "small-convnet",
-            summary: "three conv-BN-ReLU stages of width w, 2w, 4w: fast on CPU for small images",
+            summary: "conv-BN-ReLU stages (default three) of width w, 2w, 4w, ... with 2x2 max-pooling between: fast on CPU for small images",
             min_input: 4,
-            build: |p, c| Ok(Box::new(SmallConvNet::new(p, c.in_channels, c.width))),
+            build: |p, c| Ok(Box::new(SmallConvNet::new(p, c.in_channels, c.width, c.stages))),
         },
     ]
 }

@@ -23,6 +23,10 @@ pub mod tag {
     pub const MICRO: u64 = 0x4D49_4352;
     /// The shuffled order of the samples in an epoch.
     pub const EPOCH: u64 = 0xE90C;
+    /// A linear probe's split of the training features into fit and validation parts.
+    pub const PROBE_SPLIT: u64 = 0x11E4;
+    /// A linear probe's initialisation and batch order.
+    pub const PROBE_TRAIN: u64 = 0x11EA;
 }
 
 /// A ChaCha generator for the stream named by `parts`.

@@ -52,9 +52,46 @@ fn knn_weighted_vote_by_hand() {
 #[test]
 fn linear_probe_learns_a_linear_rule() {
     let (xtr, ytr, xte, yte) = clusters(100, 30, 3, 8, 0.5, 3);
-    let r = linear_probe(&xtr, &ytr, &xte, &yte, LinearProbeConfig { epochs: 20, ..Default::default() }).unwrap();
+    let r = linear_probe(&xtr, &ytr, &xte, &yte, &LinearProbeConfig { epochs: 20, batch_size: 32, ..Default::default() }).unwrap();
     assert!(r.test_accuracy > 0.95 && r.train_accuracy > 0.95, "{r:?}");
-    assert!(linear_probe(&xtr, &ytr.narrow(0, 0, 5), &xte, &yte, Default::default()).is_err());
+    assert!(linear_probe(&xtr, &ytr.narrow(0, 0, 5), &xte, &yte, &Default::default()).is_err());
+}
+
+#[test]
+fn linear_probe_chooses_on_a_validation_split_never_on_the_test_set() {
+    // Overlapping clusters: the probes differ by seed, and the test set is noisy.
+    let (xtr, ytr, xte, yte) = clusters(200, 100, 4, 16, 3.0, 7);
+    let cfg = LinearProbeConfig { epochs: 8, weight_decays: vec![0.0, 0.5], seeds: 3, ..Default::default() };
+    let r = linear_probe(&xtr, &ytr, &xte, &yte, &cfg).unwrap();
+    assert_eq!(r.runs.iter().map(|p| p.seed).collect::<Vec<_>>(), [0, 1, 2]);
+    let tests: Vec<f64> = r.runs.iter().map(|p| p.test_accuracy).collect();
+    let (mean, std) = ssl_core::eval::mean_std(&tests);
+    assert!((r.test_accuracy - mean).abs() < 1e-12 && (r.test_accuracy_std - std).abs() < 1e-12, "{r:?}");
+    assert!(r.runs.iter().all(|p| (1..=8).contains(&p.epochs) && cfg.weight_decays.contains(&p.weight_decay)), "{r:?}");
+    // Scrambled test labels change the test scores but not a single choice.
+    let scrambled = yte.index_select(0, &Tensor::randperm(400, (Kind::Int64, Device::Cpu)));
+    let s = linear_probe(&xtr, &ytr, &xte, &scrambled, &cfg).unwrap();
+    for (a, b) in r.runs.iter().zip(&s.runs) {
+        assert_eq!((a.weight_decay, a.epochs, a.val_accuracy, a.train_accuracy), (b.weight_decay, b.epochs, b.val_accuracy, b.train_accuracy));
+    }
+    assert!(s.test_accuracy < 0.5 && r.test_accuracy > 0.6, "{} vs {}", s.test_accuracy, r.test_accuracy);
+    // Bad settings are named.
+    for bad in [
+        LinearProbeConfig { val_fraction: 0.0, ..Default::default() },
+        LinearProbeConfig { seeds: 0, ..Default::default() },
+        LinearProbeConfig { weight_decays: vec![], ..Default::default() },
+        LinearProbeConfig { weight_decays: vec![f64::NAN], ..Default::default() },
+    ] {
+        let err = linear_probe(&xtr, &ytr, &xte, &yte, &bad).unwrap_err().to_string();
+        assert!(err.contains("linear probe"), "{err}");
+    }
+}
+
+#[test]
+fn mean_and_sample_spread() {
+    assert_eq!(ssl_core::eval::mean_std(&[1.0, 2.0, 3.0]), (2.0, 1.0));
+    assert_eq!(ssl_core::eval::mean_std(&[4.0]), (4.0, 0.0));
+    assert!(ssl_core::eval::mean_std(&[]).0.is_nan());
 }
 
 #[test]

@@ -19,10 +19,12 @@ enum Command {
     Eval(cli::eval::Args),
     /// List the methods (with their options and defaults) and the backbones.
     Methods,
-    /// The main job: pre-train SimCLR and BYOL on Fashion-MNIST, compare with a random encoder.
+    /// The main job: pre-train SimCLR and BYOL on Fashion-MNIST, compare with raw pixels and random encoders.
     Demo(cli::demo::Args),
     /// Train every objective with one backbone and budget; write the comparison table.
     ObjectivesTable(cli::table::Args),
+    /// Accuracy against pre-training budget: one run per budget, a table and a plot.
+    BudgetCurve(cli::budget::Args),
     /// Throughput against PyTorch / torchvision from the same virtual environment.
     Bench(cli::bench::Args),
 }
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
         }
         Command::Demo(a) => cli::demo::run(a),
         Command::ObjectivesTable(a) => cli::table::run(a),
+        Command::BudgetCurve(a) => cli::budget::run(a),
         Command::Bench(a) => cli::bench::run(a),
     };
     ssl_core::cli::exit_code(result)

@@ -4,7 +4,7 @@ use crate::data::{open_images, ImageSet};
 use crate::loader::ViewLoader;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
-use ssl_core::eval::{export_embeddings, extract_features, knn_accuracy, linear_probe};
+use ssl_core::eval::{export_embeddings, extract_features, knn_accuracy, linear_probe, ProbeRun};
 use ssl_core::train::{load_latest_weights, Resume, RunLock, TrainSummary, Trainer};
 use ssl_core::Method;
 use std::path::{Path, PathBuf};
@@ -122,16 +122,22 @@ pub fn run_config(run: &Path) -> Result<PretrainConfig> {
 pub struct EvalReport {
     pub encoder: String,
     pub knn_top1: f64,
+    /// Mean over the probe's seeds.
     pub linear_top1: f64,
+    /// Standard deviation over the probe's seeds.
+    pub linear_top1_std: f64,
     pub linear_train_top1: f64,
+    /// Each probe seed's choice (on the validation split) and scores.
+    pub linear_runs: Vec<ProbeRun>,
     pub train_images: usize,
     pub test_images: usize,
     /// Class names by label (empty where the data name none).
     pub classes: Vec<String>,
 }
 
-/// Features of a whole image set with the method's backbone (evaluation mode).
-pub fn features(method: &dyn Method, set: &ImageSet, cfg: &PretrainConfig, batch: i64, device: Device) -> Result<Tensor> {
+/// The evaluation inputs of a whole image set: normalised as for training, resized to
+/// the training views' side.
+fn eval_inputs(set: &ImageSet, cfg: &PretrainConfig) -> Result<Tensor> {
     let aug = &cfg.augment;
     let mean: Vec<f64> = (0..set.channels).map(|c| aug.mean[c.min(aug.mean.len() - 1)]).collect();
     let std: Vec<f64> = (0..set.channels).map(|c| aug.std[c.min(aug.std.len() - 1)]).collect();
@@ -139,31 +145,18 @@ pub fn features(method: &dyn Method, set: &ImageSet, cfg: &PretrainConfig, batch
     if aug.size != 0 && (aug.size != set.height || aug.size != set.width) {
         x = x.f_upsample_bilinear2d([aug.size as i64, aug.size as i64], false, None, None)?;
     }
-    Ok(extract_features(method.backbone(), &x, batch, device))
+    Ok(x)
 }
 
-/// kNN and linear-probe accuracy of an encoder: the trained one of `run`, or (with
-/// `random_init`) the same architecture with fresh weights.
-/// Test labels follow the training set's classes by name, not by folder position.
-pub fn evaluate(
-    cfg: &PretrainConfig,
-    run: Option<&Path>,
-    train: &ImageSet,
-    test: &ImageSet,
-    eval: &EvalConfig,
-    device: Device,
-    export: Option<&Path>,
-) -> Result<EvalReport> {
-    let test = &test.relabelled_as(train)?;
-    let (vs, method) = build(cfg, train, device)?;
-    let encoder = match run {
-        Some(dir) => {
-            let ck = load_latest_weights(dir, &vs)?;
-            format!("{} ({} steps)", cfg.method, ck.meta.step)
-        }
-        None => format!("random init ({})", cfg.method),
-    };
-    let (ytr, yte) = (train.label_tensor()?, test.label_tensor()?);
+/// Features of a whole image set with the method's backbone (evaluation mode).
+pub fn features(method: &dyn Method, set: &ImageSet, cfg: &PretrainConfig, batch: i64, device: Device) -> Result<Tensor> {
+    Ok(extract_features(method.backbone(), &eval_inputs(set, cfg)?, batch, device))
+}
+
+/// Checks that the test images match the training images' shape and returns the test set
+/// relabelled by the training set's class names.
+fn matching_test_set(train: &ImageSet, test: &ImageSet) -> Result<ImageSet> {
+    let test = test.relabelled_as(train)?;
     if (test.channels, test.height, test.width) != (train.channels, train.height, train.width) {
         bail!(
             "train images ({}) are {}x{}x{} but test images ({}) are {}x{}x{}",
@@ -177,23 +170,70 @@ pub fn evaluate(
             test.width
         );
     }
-    let ftr = features(method.as_ref(), train, cfg, eval.batch, device)?;
-    let fte = features(method.as_ref(), test, cfg, eval.batch, device)?;
-    let knn = knn_accuracy(&ftr, &ytr, &fte, &yte, eval.knn)?;
-    let lin = linear_probe(&ftr, &ytr, &fte, &yte, eval.linear)?;
+    Ok(test)
+}
+
+/// Scores frozen train / test features with the weighted kNN and the linear probe.
+fn score(encoder: String, ftr: &Tensor, fte: &Tensor, train: &ImageSet, test: &ImageSet, eval: &EvalConfig, export: Option<&Path>) -> Result<EvalReport> {
+    let (ytr, yte) = (train.label_tensor()?, test.label_tensor()?);
+    let knn = knn_accuracy(ftr, &ytr, fte, &yte, eval.knn)?;
+    let lin = linear_probe(ftr, &ytr, fte, &yte, &eval.linear)?;
     if let Some(dir) = export {
-        export_embeddings(&dir.join("train"), &ftr, Some(&ytr))?;
-        export_embeddings(&dir.join("test"), &fte, Some(&yte))?;
+        export_embeddings(&dir.join("train"), ftr, Some(&ytr))?;
+        export_embeddings(&dir.join("test"), fte, Some(&yte))?;
     }
     Ok(EvalReport {
         encoder,
         knn_top1: knn,
         linear_top1: lin.test_accuracy,
+        linear_top1_std: lin.test_accuracy_std,
         linear_train_top1: lin.train_accuracy,
+        linear_runs: lin.runs,
         train_images: train.n,
         test_images: test.n,
         classes: train.class_names.clone(),
     })
+}
+
+/// kNN and linear-probe accuracy of an encoder: the trained one of `run`, or (without
+/// one) the same architecture with fresh weights seeded by `train.seed`.
+/// Test labels follow the training set's classes by name, not by folder position.
+pub fn evaluate(
+    cfg: &PretrainConfig,
+    run: Option<&Path>,
+    train: &ImageSet,
+    test: &ImageSet,
+    eval: &EvalConfig,
+    device: Device,
+    export: Option<&Path>,
+) -> Result<EvalReport> {
+    let test = &matching_test_set(train, test)?;
+    let (vs, method) = build(cfg, train, device)?;
+    let encoder = match run {
+        Some(dir) => {
+            let ck = load_latest_weights(dir, &vs)?;
+            format!("{} ({} steps)", cfg.method, ck.meta.step)
+        }
+        None => format!("random init ({})", cfg.method),
+    };
+    let ftr = features(method.as_ref(), train, cfg, eval.batch, device)?;
+    let fte = features(method.as_ref(), test, cfg, eval.batch, device)?;
+    score(encoder, &ftr, &fte, train, test, eval, export)
+}
+
+/// The baselines without any encoder: the normalised pixels themselves, flattened, and
+/// the same minus the training images' mean image (which changes the kNN's cosine, not the
+/// linear probe: it standardises its inputs, so the centred row shares the probe).
+pub fn evaluate_raw_pixels(cfg: &PretrainConfig, train: &ImageSet, test: &ImageSet, eval: &EvalConfig) -> Result<[EvalReport; 2]> {
+    let test = &matching_test_set(train, test)?;
+    let ftr = eval_inputs(train, cfg)?.flatten(1, -1);
+    let fte = eval_inputs(test, cfg)?.flatten(1, -1);
+    let raw = score("raw pixels".into(), &ftr, &fte, train, test, eval, None)?;
+    let mean = ftr.mean_dim([0i64].as_slice(), true, tch::Kind::Float);
+    let (ytr, yte) = (train.label_tensor()?, test.label_tensor()?);
+    let knn = knn_accuracy(&(&ftr - &mean), &ytr, &(&fte - &mean), &yte, eval.knn)?;
+    let centred = EvalReport { encoder: "raw pixels, centred".into(), knn_top1: knn, ..raw.clone() };
+    Ok([raw, centred])
 }
 
 /// A 2-D PCA picture of the test-set features of an encoder.

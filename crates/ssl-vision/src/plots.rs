@@ -6,6 +6,11 @@ use std::path::Path;
 
 /// Loss against step, one line per named series.
 pub fn loss_curves(path: &Path, title: &str, series: &[(String, Vec<(usize, f64)>)]) -> Result<()> {
+    line_chart(path, title, ("step", "loss"), series)
+}
+
+/// Lines of `(x, y)` points, one per named series, with the axes described by `axes`.
+pub fn line_chart(path: &Path, title: &str, axes: (&str, &str), series: &[(String, Vec<(usize, f64)>)]) -> Result<()> {
     let size = (900u32, 540u32);
     let mut buf = vec![255u8; (size.0 * size.1 * 3) as usize];
     {
@@ -32,7 +37,7 @@ pub fn loss_curves(path: &Path, title: &str, series: &[(String, Vec<(usize, f64)
         }
         let mut chart = builder.build_cartesian_2d(0usize..xmax, (ymin - pad)..(ymax + pad)).map_err(|e| anyhow!("{e}"))?;
         let mut mesh = chart.configure_mesh();
-        mesh.x_desc("step").y_desc("loss");
+        mesh.x_desc(axes.0).y_desc(axes.1);
         if !text {
             mesh.disable_x_axis().disable_y_axis();
         }

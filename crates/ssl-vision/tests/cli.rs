@@ -163,8 +163,13 @@ fn demo_and_objectives_table_run_on_tiny_data() {
     let d = tmp("demo");
     dataset(&d);
     let cfg = small_config(&d);
-    let out = ok(&["demo", "--data", s(&d), "--out", s(&d.join("demo")), "--config", s(&cfg), "--steps", "3", "--device", "cpu"]);
-    assert!(out.contains("random encoder") && out.contains("| simclr (3 steps)") && out.contains("| byol (3 steps)"), "{out}");
+    let out = ok(&["demo", "--data", s(&d), "--out", s(&d.join("demo")), "--config", s(&cfg), "--steps", "3", "--device", "cpu", "--random-seeds", "2"]);
+    for row in ["| raw pixels |", "| raw pixels, centred |", "| simclr, 3 steps |", "| byol, 3 steps |"] {
+        assert!(out.contains(row), "{row} missing from\n{out}");
+    }
+    // Two random encoders: their row shows the spread over seeds.
+    let random_row = out.lines().find(|l| l.starts_with("| random init |")).unwrap_or_default();
+    assert!(random_row.matches(" ± ").count() == 2 && random_row.contains("| 2 |"), "{out}");
     for f in ["loss.png", "embedding-simclr.png", "embedding-byol.png", "embedding-random.png", "report.md", "report.json"] {
         let p = d.join("demo").join(f);
         assert!(p.exists() && std::fs::metadata(&p).unwrap().len() > 0, "{f} missing");
@@ -185,13 +190,52 @@ fn demo_and_objectives_table_run_on_tiny_data() {
         "2",
         "--methods",
         "simclr,vicreg",
+        "--seeds",
+        "2",
+        "--method-set",
+        "vicreg:model.options.std=10.0",
         "--device",
         "cpu",
     ]);
     let table = std::fs::read_to_string(&doc).unwrap();
-    for row in ["| simclr |", "| vicreg |", "| simclr + UOTA |", "| random init |"] {
-        assert!(table.contains(row), "{row} missing from\n{table}\n{out}");
+    for row in ["| raw pixels |", "| simclr |", "| vicreg |", "| simclr + UOTA |", "| random init |"] {
+        let line = table.lines().find(|l| l.starts_with(row)).unwrap_or_else(|| panic!("{row} missing from\n{table}\n{out}"));
+        if row != "| raw pixels |" {
+            assert!(line.contains(" ± ") && line.contains("| 2 |"), "{line}: not a mean over 2 seeds");
+        }
     }
+    assert!(d.join("table/vicreg/seed-1/checkpoints").exists() && table.contains("--method-set vicreg:model.options.std=10.0"), "{table}");
+    let saved = std::fs::read_to_string(d.join("table/vicreg/seed-0/config.toml")).unwrap();
+    assert!(saved.contains("std = 10.0"), "{saved}");
+    // A method-specific setting for a method that does not exist is an error.
+    fails(
+        &["objectives-table", "--data", s(&d), "--config", s(&cfg), "--methods", "simclr", "--method-set", "simclr2:model.options.temperature=0.1"],
+        "simclr2",
+    );
+    // Budget curve: one run per budget, a table and a plot.
+    let budget_doc = d.join("budget.md");
+    let plot = d.join("budget.png");
+    ok(&[
+        "budget-curve",
+        "--data",
+        s(&d),
+        "--out",
+        s(&d.join("budget")),
+        "--doc",
+        s(&budget_doc),
+        "--plot",
+        s(&plot),
+        "--config",
+        s(&cfg),
+        "--budgets",
+        "1,3",
+        "--device",
+        "cpu",
+    ]);
+    let budget = std::fs::read_to_string(&budget_doc).unwrap();
+    assert!(budget.contains("| simclr |") && budget.lines().filter(|l| l.starts_with("| simclr |")).count() == 2, "{budget}");
+    assert!(d.join("budget/simclr-3/checkpoints/step-00000003").exists());
+    image::open(&plot).expect("budget plot is a valid PNG");
     std::fs::remove_dir_all(&d).ok();
 }
 

@@ -36,11 +36,13 @@ pub struct BackboneConfig {
     pub small_image_stem: bool,
     /// Width of the first stage (the small ConvNet's; other nets may read it).
     pub width: i64,
+    /// Stages of the small ConvNet (widths w, 2w, 4w, ...; other nets may read it).
+    pub stages: i64,
 }
 
 impl Default for BackboneConfig {
     fn default() -> Self {
-        Self { kind: "small-convnet".into(), in_channels: 3, small_image_stem: true, width: 32 }
+        Self { kind: "small-convnet".into(), in_channels: 3, small_image_stem: true, width: 32, stages: 3 }
     }
 }
 
@@ -48,6 +50,13 @@ impl BackboneConfig {
     pub fn validate(&self) -> Result<()> {
         if !(1..=4096).contains(&self.in_channels) || !(1..=4096).contains(&self.width) {
             bail!("backbone: in_channels and width must be between 1 and 4096 (got {} and {})", self.in_channels, self.width);
+        }
+        if !(1..=6).contains(&self.stages) || self.width << (self.stages - 1) > 1 << 16 {
+            bail!(
+                "backbone: stages must be between 1 and 6 with a last width (width * 2^(stages-1)) of at most 65536, got {} stages of width {}",
+                self.stages,
+                self.width
+            );
         }
         Ok(())
     }

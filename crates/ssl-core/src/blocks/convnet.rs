@@ -2,8 +2,9 @@
 use super::backbone::{batch_norm2d, global_average_pool, Backbone};
 use tch::{nn, Tensor};
 
-/// Three stages of conv3x3-BN-ReLU (widths w, 2w, 4w), 2x2 max-pool after the first two,
-/// global average pooling at the end: `4w` features.
+/// Stages of conv3x3-BN-ReLU (widths w, 2w, 4w, ...; three by default), a 2x2 max-pool
+/// between stages (skipped once the maps are 1 px), global average pooling at the end:
+/// `w * 2^(stages-1)` features.
 #[derive(Debug)]
 pub struct SmallConvNet {
     stages: Vec<(nn::Conv2D, nn::BatchNorm)>,
@@ -11,9 +12,9 @@ pub struct SmallConvNet {
 }
 
 impl SmallConvNet {
-    pub fn new(p: &nn::Path, in_channels: i64, width: i64) -> Self {
+    pub fn new(p: &nn::Path, in_channels: i64, width: i64, stages: i64) -> Self {
         let cfg = nn::ConvConfig { padding: 1, bias: false, ..Default::default() };
-        let widths = [width, 2 * width, 4 * width];
+        let widths: Vec<i64> = (0..stages.max(1)).map(|i| width << i).collect();
         let mut c_in = in_channels;
         let stages = widths
             .iter()
@@ -24,7 +25,8 @@ impl SmallConvNet {
                 stage
             })
             .collect();
-        Self { stages, out_dim: 4 * width }
+        let out_dim = *widths.last().expect("at least one stage");
+        Self { stages, out_dim }
     }
 }
 
@@ -34,7 +36,8 @@ impl SmallConvNet {
         let mut x = xs.shallow_clone();
         let mut maps = Vec::with_capacity(self.stages.len());
         for (i, (conv, bn)) in self.stages.iter().enumerate() {
-            if i > 0 {
+            let side = x.size().iter().rev().take(2).copied().min().unwrap_or(0);
+            if i > 0 && side >= 2 {
                 x = x.max_pool2d_default(2);
             }
             x = x.apply(conv).apply_t(bn, train).relu();
@@ -46,7 +49,7 @@ impl SmallConvNet {
 
 impl Backbone for SmallConvNet {
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        global_average_pool(self.maps(xs, train).last().expect("the small ConvNet has three stages"))
+        global_average_pool(self.maps(xs, train).last().expect("the small ConvNet has at least one stage"))
     }
 
     fn out_dim(&self) -> i64 {
@@ -58,6 +61,6 @@ impl Backbone for SmallConvNet {
     }
 
     fn feature_channels(&self) -> Vec<i64> {
-        vec![self.out_dim / 4, self.out_dim / 2, self.out_dim]
+        (0..self.stages.len()).rev().map(|i| self.out_dim >> i).collect()
     }
 }

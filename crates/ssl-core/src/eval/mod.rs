@@ -6,7 +6,7 @@ mod linear_probe;
 
 pub use embeddings::{export_embeddings, extract_features, pca_2d};
 pub use knn::{knn_accuracy, KnnConfig};
-pub use linear_probe::{linear_probe, LinearProbeConfig, LinearProbeResult};
+pub use linear_probe::{linear_probe, mean_std, LinearProbeConfig, LinearProbeResult, ProbeRun};
 
 use anyhow::{bail, Result};
 use tch::Tensor;

@@ -76,7 +76,7 @@ pub fn serial() -> std::sync::MutexGuard<'static, ()> {
 /// Tiny networks; each method's own options where the defaults are too large.
 pub fn method_config(method: &str) -> MethodConfig {
     let cfg = MethodConfig {
-        backbone: BackboneConfig { kind: "small-convnet".into(), in_channels: 1, small_image_stem: true, width: 8 },
+        backbone: BackboneConfig { kind: "small-convnet".into(), in_channels: 1, small_image_stem: true, width: 8, stages: 3 },
         projector_hidden: 32,
         projector_dim: 16,
         predictor_hidden: 32,

@@ -88,7 +88,7 @@ fn train_step(a: &Args, compete: bool) -> Result<serde_json::Value> {
     tch::manual_seed(0);
     let vs = nn::VarStore::new(device);
     let cfg = MethodConfig {
-        backbone: BackboneConfig { kind: "resnet18".into(), in_channels: 3, small_image_stem: true, width: 1 },
+        backbone: BackboneConfig { kind: "resnet18".into(), in_channels: 3, small_image_stem: true, width: 1, stages: 3 },
         projector_hidden: 512,
         projector_dim: 128,
         ..Default::default()

@@ -1,7 +1,9 @@
 //! One module per subcommand.
 pub mod bench;
+pub mod budget;
 pub mod demo;
 pub mod eval;
 pub mod experiment;
 pub mod pretrain;
+pub mod summary;
 pub mod table;

@@ -1,9 +1,12 @@
-//! The objectives table: every method with the same backbone, data and budget.
+//! The objectives table: every method with the same backbone, data and budget, each
+//! pre-trained with several seeds, beside the baselines without learning.
 use super::experiment::{Experiment, ExperimentArgs};
+use super::summary::{cell, row};
 use anyhow::{Context, Result};
 use clap::Parser;
+use ssl_core::train::TrainConfig;
 use ssl_vision::config::{EvalConfig, PretrainConfig};
-use ssl_vision::pipeline::{evaluate, pretrain};
+use ssl_vision::pipeline::{evaluate, evaluate_raw_pixels, pretrain};
 use std::fmt::Write;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -23,50 +26,87 @@ pub struct Args {
     /// The method also run with UOTA view weighting.
     #[arg(long, default_value = "simclr")]
     pub uota_method: String,
+    /// Pre-training seeds per method (and random encoders); rows show mean ± sd over them.
+    #[arg(long, default_value_t = 3)]
+    pub seeds: usize,
+    /// A method's own setting, `METHOD:KEY=VALUE` (e.g. `unigrad:model.options.lambda=0.5`); repeatable.
+    #[arg(long = "method-set", value_name = "METHOD:KEY=VALUE")]
+    pub method_set: Vec<String>,
+}
+
+/// `cfg` with the `method`'s own settings of `--method-set` applied.
+fn with_method_settings(mut cfg: PretrainConfig, method: &str, settings: &[String]) -> Result<PretrainConfig> {
+    let mut mine = Vec::new();
+    for s in settings {
+        let (m, kv) = s.split_once(':').with_context(|| format!("--method-set {s}: expected METHOD:KEY=VALUE"))?;
+        if !ssl_vision::registry().methods().iter().any(|spec| spec.name == m) {
+            anyhow::bail!("--method-set {s}: no method named {m:?}");
+        }
+        if m == method {
+            mine.push(kv.to_string());
+        }
+    }
+    if !mine.is_empty() {
+        cfg = ssl_core::config::Overrides::new().assignments(&mine)?.apply(&cfg)?;
+    }
+    Ok(cfg)
 }
 
 pub fn run(a: Args) -> Result<()> {
     let Experiment { base, device, train, test } = a.experiment.prepare()?;
+    let seeds = a.seeds.max(1) as u64;
     let methods: Vec<String> =
         if a.methods.is_empty() { ssl_vision::registry().methods().iter().map(|m| m.name.to_string()).collect() } else { a.methods.clone() };
-    let mut runs: Vec<(String, PretrainConfig)> = methods
-        .iter()
-        .map(|m| {
-            let mut c = base.clone();
-            c.method = m.clone();
-            c.out = a.out.join(m);
-            (m.clone(), c)
-        })
-        .collect();
-    let mut with_uota = base.clone();
-    with_uota.method = a.uota_method.clone();
+    let mut runs: Vec<(String, PretrainConfig)> = Vec::new();
+    for m in &methods {
+        let c = PretrainConfig { method: m.clone(), out: a.out.join(m), ..base.clone() };
+        runs.push((m.clone(), with_method_settings(c, m, &a.method_set)?));
+    }
+    let mut with_uota = PretrainConfig { method: a.uota_method.clone(), out: a.out.join(format!("{}-uota", a.uota_method)), ..base.clone() };
     with_uota.train.uota.enabled = true;
-    with_uota.out = a.out.join(format!("{}-uota", a.uota_method));
-    runs.push((format!("{} + UOTA", a.uota_method), with_uota));
+    runs.push((format!("{} + UOTA", a.uota_method), with_method_settings(with_uota, &a.uota_method, &a.method_set)?));
 
     let eval = EvalConfig::default();
     let mut md = String::new();
-    writeln!(md, "| method | kNN top-1 (%) | linear top-1 (%) | final loss | wall time (s) |\n|---|---|---|---|---|")?;
-    for (name, cfg) in &runs {
-        eprintln!("{name}: pre-training {} steps ...", cfg.train.steps);
-        let t0 = Instant::now();
-        let s = pretrain(cfg, true).with_context(|| format!("pre-training {name}"))?;
-        let secs = t0.elapsed().as_secs_f64();
-        let r = evaluate(cfg, Some(&cfg.out), &train, &test, &eval, device, None)?;
-        let line = format!("| {name} | {:.2} | {:.2} | {:.4} | {secs:.0} |", 100.0 * r.knn_top1, 100.0 * r.linear_top1, s.final_loss);
+    writeln!(md, "| method | kNN top-1 (%) | linear top-1 (%) | seeds | final loss | wall time per run (s) |\n|---|---|---|---|---|---|")?;
+    let mut emit = |line: String| -> Result<()> {
         println!("{line}");
         writeln!(md, "{line}")?;
+        Ok(())
+    };
+    let [raw, centred] = evaluate_raw_pixels(&base, &train, &test, &eval)?;
+    emit(row("raw pixels", &[raw], &["-".into(), "-".into()]))?;
+    emit(row("raw pixels, centred", &[centred], &["-".into(), "-".into()]))?;
+    let random_cfg = PretrainConfig { method: methods.first().cloned().unwrap_or_else(|| "simclr".into()), ..base.clone() };
+    let mut random = Vec::new();
+    for i in 0..seeds {
+        let cfg = PretrainConfig { train: TrainConfig { seed: base.train.seed.wrapping_add(i), ..base.train.clone() }, ..random_cfg.clone() };
+        random.push(evaluate(&cfg, None, &train, &test, &eval, device, None)?);
     }
-    let random = evaluate(&base, None, &train, &test, &eval, device, None)?;
-    let line = format!("| random init | {:.2} | {:.2} | - | - |", 100.0 * random.knn_top1, 100.0 * random.linear_top1);
-    println!("{line}");
-    writeln!(md, "{line}")?;
+    emit(row("random init", &random, &["-".into(), "-".into()]))?;
+    for (name, cfg) in &runs {
+        let (mut reports, mut losses, mut secs) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..seeds {
+            let seed = cfg.train.seed.wrapping_add(i);
+            let c = PretrainConfig { out: cfg.out.join(format!("seed-{seed}")), train: TrainConfig { seed, ..cfg.train.clone() }, ..cfg.clone() };
+            eprintln!("{name} (seed {seed}): pre-training {} steps ...", c.train.steps);
+            let t0 = Instant::now();
+            let s = pretrain(&c, true).with_context(|| format!("pre-training {name} (seed {seed})"))?;
+            secs.push(t0.elapsed().as_secs_f64());
+            losses.push(s.final_loss);
+            reports.push(evaluate(&c, Some(&c.out), &train, &test, &eval, device, None)?);
+        }
+        emit(row(name, &reports, &[cell(&losses, false), format!("{:.0}", secs.iter().sum::<f64>() / secs.len() as f64)]))?;
+    }
     let header = format!(
-        "# Objectives table\n\nEvery objective with the same backbone ({:?}, width {}), data (Fashion-MNIST, real: {} training images without labels, {} test images), \
-         augmentations and budget ({} steps of batch {}, {:?} lr {}); kNN k={} t={} and a linear probe on frozen features. UOTA starts at {:.0}% of training (tau {}).\n\n\
-         Command: `cargo run --release -p ssl-vision -- objectives-table{}{}`\n\n",
+        "# Objectives table\n\nEvery objective with the same backbone ({:?}, width {}, {} stages), data (Fashion-MNIST, real: {} training images without labels, {} test images), \
+         augmentations and budget ({} steps of batch {}, {:?} lr {}), each pre-trained with {seeds} seeds: cells are mean ± sd over the seeds. kNN k={} t={}; \
+         the linear probe chooses its epochs and weight decay on {:.0}% of the training images held out, and each seed's cell is the mean of {} probe seeds. \
+         UOTA starts at {:.0}% of training (tau {}). Pre-training seconds include time shared with other work on the machine.\n\n\
+         Command: `cargo run --release -p ssl-vision -- objectives-table{}{}{}`\n\n",
         base.model.backbone.kind,
         base.model.backbone.width,
+        base.model.backbone.stages,
         train.n,
         test.n,
         base.train.steps,
@@ -75,10 +115,13 @@ pub fn run(a: Args) -> Result<()> {
         base.train.lr,
         eval.knn.k,
         eval.knn.temperature,
+        100.0 * eval.linear.val_fraction,
+        eval.linear.seeds,
         100.0 * base.train.uota.start_fraction,
         base.train.uota.tau,
         a.experiment.steps.map(|s| format!(" --steps {s}")).unwrap_or_default(),
         a.experiment.limit.map(|s| format!(" --limit {s}")).unwrap_or_default(),
+        a.method_set.iter().map(|s| format!(" --method-set {s}")).collect::<String>(),
     );
     if let Some(dir) = a.doc.parent() {
         std::fs::create_dir_all(dir)?;

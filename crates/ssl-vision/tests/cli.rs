@@ -236,6 +236,28 @@ fn demo_and_objectives_table_run_on_tiny_data() {
     assert!(budget.contains("| simclr |") && budget.lines().filter(|l| l.starts_with("| simclr |")).count() == 2, "{budget}");
     assert!(d.join("budget/simclr-3/checkpoints/step-00000003").exists());
     image::open(&plot).expect("budget plot is a valid PNG");
+    // Run again: the finished runs are reused, and their time is not reported as zero.
+    let budget_out = d.join("budget");
+    let budget_args = [
+        "budget-curve",
+        "--data",
+        s(&d),
+        "--out",
+        s(&budget_out),
+        "--doc",
+        s(&budget_doc),
+        "--plot",
+        s(&plot),
+        "--config",
+        s(&cfg),
+        "--budgets",
+        "1,3",
+        "--device",
+        "cpu",
+    ];
+    ok(&budget_args);
+    let again = std::fs::read_to_string(&budget_doc).unwrap();
+    assert_eq!(again.matches("(earlier run)").count(), 2, "{again}");
     std::fs::remove_dir_all(&d).ok();
 }
 

@@ -37,9 +37,9 @@ pub fn run(a: Args) -> Result<()> {
     let Experiment { base, device, train, test } = a.experiment.prepare()?;
     let eval = EvalConfig::default();
     let mut md = String::from("| encoder | kNN top-1 (%) | linear top-1 (%) | seeds | steps | epochs | pre-training (s) |\n|---|---|---|---|---|---|---|\n");
-    let [raw, _] = evaluate_raw_pixels(&base, &train, &test, &eval)?;
+    let [raw, centred] = evaluate_raw_pixels(&base, &train, &test, &eval)?;
     let random = evaluate(&PretrainConfig { method: a.methods[0].clone(), ..base.clone() }, None, &train, &test, &eval, device, None)?;
-    for (name, r) in [("raw pixels", &raw), ("random init", &random)] {
+    for (name, r) in [("raw pixels", &raw), ("raw pixels, centred", &centred), ("random init", &random)] {
         writeln!(md, "{}", row(name, std::slice::from_ref(r), &["-".into(), "-".into(), "-".into()]))?;
     }
     let budgets_max = *a.budgets.iter().max().expect("not empty");
@@ -50,6 +50,7 @@ pub fn run(a: Args) -> Result<()> {
     let mut series = vec![
         ("raw pixels, kNN".to_string(), flat(&raw, true)),
         ("raw pixels, linear".to_string(), flat(&raw, false)),
+        ("raw pixels centred, kNN".to_string(), flat(&centred, true)),
         ("random init, kNN".to_string(), flat(&random, true)),
         ("random init, linear".to_string(), flat(&random, false)),
     ];
@@ -66,11 +67,12 @@ pub fn run(a: Args) -> Result<()> {
             };
             eprintln!("{method}: pre-training {steps} steps ...");
             let t0 = Instant::now();
-            pretrain(&cfg, true).with_context(|| format!("pre-training {method} for {steps} steps"))?;
-            let secs = t0.elapsed().as_secs_f64();
+            let summary = pretrain(&cfg, true).with_context(|| format!("pre-training {method} for {steps} steps"))?;
+            // A run finished by an earlier invocation trains nothing now: no time to report.
+            let secs = if summary.already_finished { "(earlier run)".to_string() } else { format!("{:.0}", t0.elapsed().as_secs_f64()) };
             let r = evaluate(&cfg, Some(&cfg.out), &train, &test, &eval, device, None)?;
             let epochs = (steps * cfg.train.batch_size as usize) as f64 / train.n as f64;
-            let line = row(method, std::slice::from_ref(&r), &[steps.to_string(), format!("{epochs:.1}"), format!("{secs:.0}")]);
+            let line = row(method, std::slice::from_ref(&r), &[steps.to_string(), format!("{epochs:.1}"), secs]);
             println!("{line}");
             writeln!(md, "{line}")?;
             knn.push((steps, 100.0 * r.knn_top1));

@@ -215,28 +215,6 @@ fn demo_and_objectives_table_run_on_tiny_data() {
     // Budget curve: one run per budget, a table and a plot.
     let budget_doc = d.join("budget.md");
     let plot = d.join("budget.png");
-    ok(&[
-        "budget-curve",
-        "--data",
-        s(&d),
-        "--out",
-        s(&d.join("budget")),
-        "--doc",
-        s(&budget_doc),
-        "--plot",
-        s(&plot),
-        "--config",
-        s(&cfg),
-        "--budgets",
-        "1,3",
-        "--device",
-        "cpu",
-    ]);
-    let budget = std::fs::read_to_string(&budget_doc).unwrap();
-    assert!(budget.contains("| simclr |") && budget.lines().filter(|l| l.starts_with("| simclr |")).count() == 2, "{budget}");
-    assert!(d.join("budget/simclr-3/checkpoints/step-00000003").exists());
-    image::open(&plot).expect("budget plot is a valid PNG");
-    // Run again: the finished runs are reused, and their time is not reported as zero.
     let budget_out = d.join("budget");
     let budget_args = [
         "budget-curve",
@@ -255,6 +233,12 @@ fn demo_and_objectives_table_run_on_tiny_data() {
         "--device",
         "cpu",
     ];
+    ok(&budget_args);
+    let budget = std::fs::read_to_string(&budget_doc).unwrap();
+    assert!(budget.contains("| simclr |") && budget.lines().filter(|l| l.starts_with("| simclr |")).count() == 2, "{budget}");
+    assert!(d.join("budget/simclr-3/checkpoints/step-00000003").exists());
+    image::open(&plot).expect("budget plot is a valid PNG");
+    // Run again: the finished runs are reused, and their time is not reported as zero.
     ok(&budget_args);
     let again = std::fs::read_to_string(&budget_doc).unwrap();
     assert_eq!(again.matches("(earlier run)").count(), 2, "{again}");

@@ -34,7 +34,7 @@ fn exported_backbone_rebuilds_the_encoder_by_name() {
     assert!(!exported.keys().any(|k| k.starts_with("projector") || k.starts_with("predictor")));
 
     // The encoder as the pipeline evaluates it ...
-    let loaded = ssl_vision::data::read_image_folder(&imgs).unwrap();
+    let loaded = ssl_vision::data::read_image_folder(&imgs, false).unwrap();
     let (vs, method) = build(&cfg, &loaded, Device::Cpu).unwrap();
     ssl_core::train::load_latest_weights(&cfg.out, &vs).unwrap();
     let want = features(method.as_ref(), &loaded, &cfg, 8, Device::Cpu).unwrap();

@@ -20,7 +20,7 @@ fn read_idx(p: &Path) -> Result<()> {
     ssl_vision::data::read_idx(p).map(drop)
 }
 fn read_images(dir: &Path) -> Result<()> {
-    ssl_vision::data::read_image_folder(dir).map(drop)
+    ssl_vision::data::read_image_folder(dir, false).map(drop)
 }
 fn read_spectra(p: &Path) -> Result<()> {
     ssl_spectra::io::load_spectra(p, None).map(drop)

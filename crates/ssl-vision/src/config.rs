@@ -15,8 +15,14 @@ pub struct PretrainConfig {
     pub method: String,
     /// Images: an IDX file, a Fashion-MNIST folder, or an ImageFolder.
     pub data: Option<PathBuf>,
-    /// Use only the first this-many images.
+    /// Use only this many images (a fixed random subset, kept in order).
     pub limit: Option<usize>,
+    /// Decode the images of a folder as batches need them instead of all at the start:
+    /// for data larger than memory (only headers are read up front).
+    pub stream: bool,
+    /// Leave out images that cannot be read (reported); while streaming, an image that
+    /// fails to decode is replaced by the next one that does (reported at the end).
+    pub skip_bad: bool,
     pub out: PathBuf,
     /// `auto`, `cpu`, `cuda` or `cuda:N`.
     pub device: String,
@@ -63,6 +69,8 @@ impl Default for PretrainConfig {
             method: "simclr".into(),
             data: None,
             limit: None,
+            stream: false,
+            skip_bad: false,
             out: PathBuf::from("runs/pretrain"),
             device: "auto".into(),
             threads: 0,

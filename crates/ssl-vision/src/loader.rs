@@ -6,7 +6,7 @@
 //! stream exactly, whatever the thread count. With multi-crop, the local views follow
 //! the global ones at their own (smaller) size.
 use crate::augment::{augment, AugmentConfig, Image};
-use crate::data::ImageSet;
+use crate::data::ImageSource;
 use anyhow::{bail, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -22,7 +22,7 @@ use tch::Tensor;
 /// Produces batches of `[N, C, H, W]` views from an image set: the global views, then
 /// the local ones.
 pub struct ViewLoader {
-    set: Arc<ImageSet>,
+    set: Arc<dyn ImageSource>,
     /// The augmentation of each view, in batch order.
     augments: Arc<Vec<AugmentConfig>>,
     batch: usize,
@@ -34,13 +34,13 @@ pub struct ViewLoader {
 }
 
 impl ViewLoader {
-    pub fn new(set: Arc<ImageSet>, augment: AugmentConfig, views: usize, batch: usize, seed: u64) -> Result<Self> {
+    pub fn new(set: Arc<dyn ImageSource>, augment: AugmentConfig, views: usize, batch: usize, seed: u64) -> Result<Self> {
         augment.validate()?;
         if views == 0 {
             bail!("the loader needs at least one view");
         }
-        if batch == 0 || batch > set.n {
-            bail!("batch size {batch} does not fit {} images in {}", set.n, set.source.display());
+        if batch == 0 || batch > set.len() {
+            bail!("batch size {batch} does not fit {} images in {}", set.len(), set.source().display());
         }
         let augments = Arc::new(vec![augment; views]);
         Ok(Self { set, augments, batch, seed, prefetch: 3, rx: None, stop: Arc::new(AtomicBool::new(false)), worker: None })
@@ -56,24 +56,24 @@ impl ViewLoader {
     }
 
     pub fn batches_per_epoch(&self) -> u64 {
-        (self.set.n / self.batch) as u64
+        (self.set.len() / self.batch) as u64
     }
 
     /// Builds the batch of images `ids` at global index `index` on the calling thread (the
-    /// worker calls this).
-    pub fn make_batch(set: &ImageSet, augments: &[AugmentConfig], seed: u64, ids: &[usize], index: u64) -> Result<Batch> {
+    /// worker calls this), loading (for a streamed set: decoding) the images in parallel.
+    pub fn make_batch(set: &dyn ImageSource, augments: &[AugmentConfig], seed: u64, ids: &[usize], index: u64) -> Result<Batch> {
         let per_sample: Vec<Vec<Image>> = ids
             .par_iter()
             .enumerate()
             .map(|(pos, &id)| {
-                let img = Image::from_u8(set.channels, set.height, set.width, set.image(id));
-                augments
+                let img = set.load(id)?;
+                Ok(augments
                     .iter()
                     .enumerate()
                     .map(|(v, cfg)| augment(&img, cfg, &mut ChaCha8Rng::seed_from_u64(mix(&[seed, index, pos as u64, v as u64]))))
-                    .collect()
+                    .collect())
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let views = (0..augments.len())
             .map(|v| {
                 let first = &per_sample[0][v];
@@ -103,11 +103,11 @@ impl BatchSource for ViewLoader {
         let (tx, rx) = sync_channel(self.prefetch);
         let (set, augments, stop) = (self.set.clone(), self.augments.clone(), self.stop.clone());
         let seed = self.seed;
-        let mut order = EpochOrder::new(set.n, self.batch, seed)?;
+        let mut order = EpochOrder::new(set.len(), self.batch, seed)?;
         self.worker = Some(std::thread::spawn(move || {
             let mut g = index;
             while !stop.load(Ordering::SeqCst) {
-                let b = ViewLoader::make_batch(&set, &augments, seed, order.batch(g), g);
+                let b = ViewLoader::make_batch(set.as_ref(), &augments, seed, order.batch(g), g);
                 if tx.send(b).is_err() {
                     break;
                 }
@@ -136,6 +136,7 @@ impl Drop for ViewLoader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::ImageSet;
 
     fn images(n: usize) -> Arc<ImageSet> {
         let pixels = (0..n * 16 * 16).map(|i| (i * 7 % 251) as u8).collect();

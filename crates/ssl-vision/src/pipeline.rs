@@ -1,6 +1,6 @@
 //! The commands' work, as library functions: pre-train, evaluate, report.
 use crate::config::{EvalConfig, PretrainConfig};
-use crate::data::{open_images, ImageSet};
+use crate::data::{open_images, open_streamed, ImageSet, ImageSource};
 use crate::loader::ViewLoader;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -11,27 +11,44 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tch::{nn, Device, Tensor};
 
-/// Opens the images named by the config, keeping the first `limit`.
-pub fn load_images(path: Option<&Path>, split: Option<&str>, limit: Option<usize>) -> Result<ImageSet> {
-    let Some(path) = path else { bail!("no data given: pass --data PATH (or set `data` in the config file)") };
-    let set = open_images(path, None, split)?;
+fn data_path(path: Option<&Path>) -> Result<&Path> {
+    path.context("no data given: pass --data PATH (or set `data` in the config file)")
+}
+
+/// Opens the images named by the config, keeping `limit` of them (see [`ImageSet::take`]);
+/// `skip_bad` leaves out images of a folder that cannot be decoded.
+pub fn load_images(path: Option<&Path>, split: Option<&str>, limit: Option<usize>, skip_bad: bool) -> Result<ImageSet> {
+    let set = open_images(data_path(path)?, None, split, skip_bad)?;
     Ok(match limit {
         Some(n) if n < set.n => set.take(n),
         _ => set,
     })
 }
 
+/// The training images of a pre-training run: decoded into memory, or (`stream`) a
+/// folder whose images are decoded as batches need them.
+pub fn training_images(cfg: &PretrainConfig) -> Result<Arc<dyn ImageSource>> {
+    if !cfg.stream {
+        return Ok(Arc::new(load_images(cfg.data.as_deref(), Some("train"), cfg.limit, cfg.skip_bad)?));
+    }
+    let set = open_streamed(data_path(cfg.data.as_deref())?, Some("train"), cfg.skip_bad)?;
+    Ok(Arc::new(match cfg.limit {
+        Some(n) => set.take(n),
+        None => set,
+    }))
+}
+
 pub use ssl_core::device::setup_runtime;
 
 /// The model configuration adapted to the data (input channels follow the images).
-fn fit_model_to(cfg: &PretrainConfig, set: &ImageSet) -> ssl_core::MethodConfig {
+fn fit_model_to(cfg: &PretrainConfig, set: &dyn ImageSource) -> ssl_core::MethodConfig {
     let mut model = cfg.model.clone();
-    model.backbone.in_channels = set.channels as i64;
+    model.backbone.in_channels = set.channels() as i64;
     model
 }
 
 /// Builds the configured method with fresh weights (seeded by `train.seed`).
-pub fn build(cfg: &PretrainConfig, set: &ImageSet, device: Device) -> Result<(nn::VarStore, Box<dyn Method>)> {
+pub fn build(cfg: &PretrainConfig, set: &dyn ImageSource, device: Device) -> Result<(nn::VarStore, Box<dyn Method>)> {
     tch::manual_seed(cfg.train.seed as i64);
     let vs = nn::VarStore::new(device);
     let method = crate::registry().build_method(&cfg.method, &vs, &fit_model_to(cfg, set))?;
@@ -45,13 +62,13 @@ pub fn build(cfg: &PretrainConfig, set: &ImageSet, device: Device) -> Result<(nn
 pub fn pretrain(cfg: &PretrainConfig, resume: impl Into<Resume>) -> Result<TrainSummary> {
     cfg.validate()?;
     let device = setup_runtime(&cfg.device, cfg.threads)?;
-    let set = Arc::new(load_images(cfg.data.as_deref(), Some("train"), cfg.limit)?);
-    check_input_size(cfg, &set)?;
-    check_memory(cfg, &set)?;
-    let (vs, mut method) = build(cfg, &set, device)?;
+    let set = training_images(cfg)?;
+    check_input_size(cfg, set.as_ref())?;
+    check_memory(cfg, set.as_ref())?;
+    let (vs, mut method) = build(cfg, set.as_ref(), device)?;
     let mut loader = ViewLoader::new(set.clone(), cfg.augment.clone(), cfg.views, cfg.train.batch_size, cfg.train.seed)?;
     if cfg.multi_crop.local_views > 0 {
-        let local = cfg.multi_crop.local_augment(&cfg.augment, global_side(cfg, &set));
+        let local = cfg.multi_crop.local_augment(&cfg.augment, global_side(cfg, set.as_ref())?);
         loader = loader.with_local_views(local, cfg.multi_crop.local_views)?;
     }
     let _lock = RunLock::acquire(&cfg.out)?;
@@ -62,27 +79,45 @@ pub fn pretrain(cfg: &PretrainConfig, resume: impl Into<Resume>) -> Result<Train
     if existing.is_none() {
         ssl_core::config::write_atomically(&cfg.out.join("config.toml"), toml::to_string(cfg)?.as_bytes())?;
     }
-    trainer.fit(&vs, method.as_mut(), &mut loader, resume)
+    let summary = trainer.fit(&vs, method.as_mut(), &mut loader, resume);
+    let problems = set.problems();
+    if !problems.is_empty() {
+        eprintln!(
+            "warning: {}: {} images failed to decode while streaming and were replaced by the next image that decodes:",
+            set.source().display(),
+            problems.len()
+        );
+        for p in &problems {
+            eprintln!("  {p}");
+        }
+    }
+    summary
 }
 
-/// The side of the global views.
-fn global_side(cfg: &PretrainConfig, set: &ImageSet) -> usize {
-    if cfg.augment.size == 0 {
-        set.height.min(set.width)
-    } else {
-        cfg.augment.size
+/// The side of the global views: `augment.size`, or (0) the images' own smaller side.
+fn global_side(cfg: &PretrainConfig, set: &dyn ImageSource) -> Result<usize> {
+    native_size(cfg, set).map(|(h, w)| h.min(w))
+}
+
+/// `(augment.size, augment.size)`, or (0) the size every image shares.
+fn native_size(cfg: &PretrainConfig, set: &dyn ImageSource) -> Result<(usize, usize)> {
+    if cfg.augment.size != 0 {
+        return Ok((cfg.augment.size, cfg.augment.size));
     }
+    set.common_size()
+        .with_context(|| format!("{}: the images have different sizes; set augment.size to the side of the training views", set.source().display()))
 }
 
 /// Refuses sizes whose batches (in flight in the loader and through the first layer)
 /// would not fit in memory, naming the settings.
-fn check_memory(cfg: &PretrainConfig, set: &ImageSet) -> Result<()> {
-    let side = if cfg.augment.size == 0 { set.height.max(set.width) } else { cfg.augment.size } as f64;
-    let local = cfg.multi_crop.local_augment(&cfg.augment, global_side(cfg, set)).size as f64;
+fn check_memory(cfg: &PretrainConfig, set: &dyn ImageSource) -> Result<()> {
+    let (h, w) = native_size(cfg, set)?;
+    let side = h.max(w) as f64;
+    let local = cfg.multi_crop.local_augment(&cfg.augment, global_side(cfg, set)?).size as f64;
     // Pixels of one sample's views: the global ones and the local ones.
     let area = cfg.views as f64 * side * side + cfg.multi_crop.local_views as f64 * local * local;
     let views = cfg.train.batch_size as f64;
-    let inputs = views * set.channels as f64 * area * 4.0;
+    let inputs = views * set.channels() as f64 * area * 4.0;
     let first_layer = views * cfg.model.backbone.width.max(1) as f64 * area * 4.0 * 3.0;
     // The loader keeps a few batches in flight beside the one being trained on.
     ssl_core::memory::check_fits("a batch of augmented views", "augment.size or train.batch_size", inputs * 5.0 + first_layer)
@@ -90,12 +125,12 @@ fn check_memory(cfg: &PretrainConfig, set: &ImageSet) -> Result<()> {
 
 /// The smallest input side the backbone accepts (after its downsampling), for the global
 /// and the local views.
-fn check_input_size(cfg: &PretrainConfig, set: &ImageSet) -> Result<()> {
-    let side = global_side(cfg, set);
+fn check_input_size(cfg: &PretrainConfig, set: &dyn ImageSource) -> Result<()> {
+    let side = global_side(cfg, set)?;
     let kind = &cfg.model.backbone.kind;
     let min = crate::registry().backbone(kind)?.min_input;
     if side < min {
-        bail!("{}: inputs of {side} px are too small for {kind} (needs at least {min} px; set augment.size)", set.source.display());
+        bail!("{}: inputs of {side} px are too small for {kind} (needs at least {min} px; set augment.size)", set.source().display());
     }
     if cfg.multi_crop.local_views > 0 {
         let local = cfg.multi_crop.local_augment(&cfg.augment, side).size;

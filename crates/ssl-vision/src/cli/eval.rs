@@ -41,6 +41,9 @@ pub struct Args {
     /// Linear probes trained, each with its own seed; the mean and spread are reported.
     #[arg(long)]
     pub linear_seeds: Option<usize>,
+    /// Leave out images that cannot be decoded, reporting each.
+    #[arg(long)]
+    pub skip_bad: bool,
     /// Write train/test features and labels as .npy files here.
     #[arg(long)]
     pub export: Option<PathBuf>,
@@ -74,8 +77,8 @@ pub fn run(a: Args) -> Result<()> {
     // Explicit files or folders are read whole; a --data folder must hold both splits.
     let (train_split, test_split) = if a.train_data.is_some() { (None, None) } else { (Some("train"), Some("test")) };
     let device = setup_runtime(a.device.as_deref().unwrap_or(&cfg.device), cfg.threads)?;
-    let train = load_images(Some(&train_path), train_split, a.limit_train)?;
-    let test = load_images(Some(&test_path), test_split, a.limit_test)?;
+    let train = load_images(Some(&train_path), train_split, a.limit_train, a.skip_bad)?;
+    let test = load_images(Some(&test_path), test_split, a.limit_test, a.skip_bad)?;
     let report = if a.raw_pixels {
         evaluate_raw_pixels(&cfg, &train, &test, &eval)?.into_iter().next().expect("two reports")
     } else {

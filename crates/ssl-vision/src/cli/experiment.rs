@@ -56,8 +56,8 @@ impl ExperimentArgs {
             base.train.progress = false;
         }
         let device = setup_runtime(&base.device, base.threads)?;
-        let train = load_images(Some(&self.data), Some("train"), base.limit)?;
-        let test = load_images(Some(&self.data), Some("test"), self.limit_test)?;
+        let train = load_images(Some(&self.data), Some("train"), base.limit, false)?;
+        let test = load_images(Some(&self.data), Some("test"), self.limit_test, false)?;
         Ok(Experiment { base, device, train, test })
     }
 }

@@ -63,6 +63,12 @@ pub struct Args {
     pub uota: bool,
     #[arg(long)]
     pub uota_start: Option<f64>,
+    /// Decode the images of a folder as batches need them (data larger than memory).
+    #[arg(long)]
+    pub stream: bool,
+    /// Leave out (or, while streaming, replace) images that cannot be decoded, reporting each.
+    #[arg(long)]
+    pub skip_bad: bool,
     /// Local (multi-crop) views per image beside the global ones.
     #[arg(long)]
     pub local_views: Option<usize>,
@@ -111,6 +117,8 @@ impl Args {
             .set("train.uota.enabled", self.uota.then_some(true))
             .set("train.uota.start_fraction", self.uota_start)
             .set("multi_crop.local_views", self.local_views)
+            .set("stream", self.stream.then_some(true))
+            .set("skip_bad", self.skip_bad.then_some(true))
             .set("train.progress", self.quiet.then_some(false))
             .assignments(&self.set)?
             .apply(&c)

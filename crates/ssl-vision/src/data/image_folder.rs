@@ -20,53 +20,136 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(v)
 }
 
-/// Decodes every image under `root` (in parallel). All images must share one size; RGB
-/// and grayscale are kept as they are unless mixed, in which case all become RGB.
-pub fn read_image_folder(root: &Path) -> Result<ImageSet> {
-    let entries = sorted_entries(root)?;
-    let class_dirs: Vec<PathBuf> = entries.iter().filter(|p| p.is_dir()).cloned().collect();
-    let mut files: Vec<(PathBuf, Option<i64>)> = Vec::new();
-    let mut class_names = Vec::new();
-    if class_dirs.is_empty() {
-        files.extend(entries.into_iter().filter(|p| is_image(p)).map(|p| (p, None)));
-    } else {
-        for (label, dir) in class_dirs.iter().enumerate() {
-            class_names.push(dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default());
-            files.extend(sorted_entries(dir)?.into_iter().filter(|p| is_image(p)).map(|p| (p, Some(label as i64))));
+/// The image files of an ImageFolder in a fixed (sorted) order, with their labels (the
+/// index of their class folder) when the folder has class sub-folders.
+#[derive(Debug, Clone)]
+pub struct FolderListing {
+    pub root: PathBuf,
+    pub files: Vec<PathBuf>,
+    pub labels: Option<Vec<i64>>,
+    pub class_names: Vec<String>,
+}
+
+impl FolderListing {
+    pub fn of(root: &Path) -> Result<Self> {
+        let entries = sorted_entries(root)?;
+        let class_dirs: Vec<PathBuf> = entries.iter().filter(|p| p.is_dir()).cloned().collect();
+        let mut files: Vec<(PathBuf, Option<i64>)> = Vec::new();
+        let mut class_names = Vec::new();
+        if class_dirs.is_empty() {
+            files.extend(entries.into_iter().filter(|p| is_image(p)).map(|p| (p, None)));
+        } else {
+            for (label, dir) in class_dirs.iter().enumerate() {
+                class_names.push(dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default());
+                files.extend(sorted_entries(dir)?.into_iter().filter(|p| is_image(p)).map(|p| (p, Some(label as i64))));
+            }
+        }
+        if files.is_empty() {
+            bail!("{}: no images found (expected .png / .jpg files, directly or in one folder per class)", root.display());
+        }
+        let labels = files.iter().map(|(_, l)| *l).collect::<Option<Vec<i64>>>();
+        Ok(Self { root: root.to_path_buf(), files: files.into_iter().map(|(p, _)| p).collect(), labels, class_names })
+    }
+
+    /// Keeps the files at `keep` (indices into `files`, in order).
+    pub fn keep(&mut self, keep: &[usize]) {
+        self.files = keep.iter().map(|&i| self.files[i].clone()).collect();
+        self.labels = self.labels.as_ref().map(|l| keep.iter().map(|&i| l[i]).collect());
+    }
+
+    /// Reports the files left out as unreadable (with `--skip-bad`) on stderr.
+    /// `bad` holds one message per file left out, each naming its file.
+    pub fn report_skipped(&self, bad: &[String]) {
+        if bad.is_empty() {
+            return;
+        }
+        eprintln!("warning: {}: left out {} of {} images that cannot be read:", self.root.display(), bad.len(), self.files.len() + bad.len());
+        for why in bad.iter().take(20) {
+            eprintln!("  {why}");
+        }
+        if bad.len() > 20 {
+            eprintln!("  ... and {} more", bad.len() - 20);
         }
     }
-    if files.is_empty() {
-        bail!("{}: no images found (expected .png / .jpg files, directly or in one folder per class)", root.display());
+}
+
+/// Decodes one image file, naming it in the error.
+pub fn decode_file(path: &Path) -> Result<image::DynamicImage> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read the file", path.display()))?;
+    if bytes.is_empty() {
+        bail!("{}: the file is empty", path.display());
     }
-    let decoded: Vec<image::DynamicImage> = files
-        .par_iter()
-        .map(|(p, _)| image::open(p).with_context(|| format!("{}: cannot decode image (corrupt, truncated or not an image)", p.display())))
-        .collect::<Result<_>>()?;
+    if !jpeg_is_complete(&bytes) {
+        bail!("{}: the JPEG is truncated (its image data ends without an end-of-image marker)", path.display());
+    }
+    image::load_from_memory(&bytes).with_context(|| format!("{}: cannot decode image (corrupt, truncated or not an image)", path.display()))
+}
+
+/// False for a JPEG cut short: the decoder fills a truncated scan with grey and reports
+/// success, so completeness is checked first. Entropy-coded data never holds `FF D9`
+/// (a data byte `FF` is stuffed with `00`), so a whole image has an end-of-image marker
+/// after its last start-of-scan marker. Other formats pass.
+pub fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    if !bytes.starts_with(&[0xFF, 0xD8]) {
+        return true;
+    }
+    let Some(last_scan) = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]) else { return false };
+    bytes[last_scan..].windows(2).any(|w| w == [0xFF, 0xD9])
+}
+
+/// `img` as `u8` pixels in `[C, H, W]` order with `channels` (1: luma, 3: RGB).
+pub fn to_chw(img: &image::DynamicImage, channels: usize) -> Vec<u8> {
+    if channels == 1 {
+        img.to_luma8().into_raw()
+    } else {
+        let rgb = img.to_rgb8();
+        let mut out = Vec::with_capacity(rgb.as_raw().len());
+        for c in 0..3 {
+            out.extend(rgb.as_raw().iter().skip(c).step_by(3));
+        }
+        out
+    }
+}
+
+/// Decodes every image under `root` (in parallel). All images must share one size; RGB
+/// and grayscale are kept as they are unless mixed, in which case all become RGB. With
+/// `skip_bad`, files that cannot be decoded are left out and reported instead of failing.
+pub fn read_image_folder(root: &Path, skip_bad: bool) -> Result<ImageSet> {
+    let mut listing = FolderListing::of(root)?;
+    let results: Vec<Result<image::DynamicImage>> = listing.files.par_iter().map(|p| decode_file(p)).collect();
+    let (mut decoded, mut keep, mut bad) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, r) in results.into_iter().enumerate() {
+        match r {
+            Ok(img) => {
+                decoded.push(img);
+                keep.push(i);
+            }
+            Err(e) if skip_bad => bad.push(format!("{e:#}")),
+            Err(e) => bail!("{e:#} (--skip-bad leaves unreadable images out)"),
+        }
+    }
+    if decoded.is_empty() {
+        bail!("{}: none of the {} images can be decoded", root.display(), listing.files.len());
+    }
+    listing.keep(&keep);
+    listing.report_skipped(&bad);
     let (w, h) = (decoded[0].width(), decoded[0].height());
     if let Some((i, img)) = decoded.iter().enumerate().find(|(_, d)| (d.width(), d.height()) != (w, h)) {
         bail!(
-            "{}: images have different sizes ({} is {}x{}, {} is {w}x{h}); resize them to one size first",
+            "{}: images have different sizes ({} is {}x{}, {} is {w}x{h}); resize them to one size first, or stream the folder (--stream) with augment.size set",
             root.display(),
-            files[i].0.display(),
+            listing.files[i].display(),
             img.width(),
             img.height(),
-            files[0].0.display()
+            listing.files[0].display()
         );
     }
     let gray = decoded.iter().all(|d| d.color().channel_count() < 3);
     let channels = if gray { 1 } else { 3 };
     let mut pixels = Vec::with_capacity(decoded.len() * channels * (w * h) as usize);
     for img in &decoded {
-        if gray {
-            pixels.extend_from_slice(img.to_luma8().as_raw());
-        } else {
-            let rgb = img.to_rgb8();
-            // HWC -> CHW
-            for c in 0..3 {
-                pixels.extend(rgb.as_raw().iter().skip(c).step_by(3));
-            }
-        }
+        pixels.extend(to_chw(img, channels));
     }
-    let labels = files.iter().map(|(_, l)| *l).collect::<Option<Vec<i64>>>();
+    let FolderListing { labels, class_names, .. } = listing;
     Ok(ImageSet { source: root.to_path_buf(), n: decoded.len(), channels, height: h as usize, width: w as usize, pixels, labels, class_names })
 }

@@ -52,13 +52,10 @@ impl ImageSet {
     /// A subset of `n` images chosen at random with a fixed seed, in their original order
     /// (so that a folder stored class by class still gives every class).
     pub fn take(self, n: usize) -> Self {
-        use rand::seq::index::sample;
-        use rand::SeedableRng;
         if n >= self.n {
             return self;
         }
-        let mut keep = sample(&mut rand_chacha::ChaCha8Rng::seed_from_u64(0x5EED), self.n, n).into_vec();
-        keep.sort_unstable();
+        let keep = subset(self.n, n);
         let len = self.image_len();
         let pixels = keep.iter().flat_map(|&i| self.pixels[i * len..(i + 1) * len].iter().copied()).collect();
         let labels = self.labels.as_ref().map(|l| keep.iter().map(|&i| l[i]).collect());
@@ -129,4 +126,14 @@ impl ImageSet {
             None => bail!("{} has no labels (evaluation needs labelled train and test images)", self.source.display()),
         }
     }
+}
+
+/// `n` of `total` indices chosen at random with a fixed seed, in increasing order: the
+/// `limit` of in-memory and streamed sets alike.
+pub fn subset(total: usize, n: usize) -> Vec<usize> {
+    use rand::seq::index::sample;
+    use rand::SeedableRng;
+    let mut keep = sample(&mut rand_chacha::ChaCha8Rng::seed_from_u64(0x5EED), total, n.min(total)).into_vec();
+    keep.sort_unstable();
+    keep
 }

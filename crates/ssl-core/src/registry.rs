@@ -104,6 +104,9 @@ pub struct MethodSpec {
     pub summary: &'static str,
     /// Whether its loss decomposes per view (so a view reduction such as UOTA applies).
     pub per_view: bool,
+    /// Local (multi-crop) views a run gets unless its config says otherwise: part of the
+    /// method's recipe (SwAV: 2 global + 6 local).
+    pub default_local_views: usize,
     defaults: fn() -> serde_json::Value,
     check: fn(&str, &serde_json::Map<String, serde_json::Value>) -> Result<()>,
     build: BuildFn,
@@ -134,10 +137,17 @@ impl MethodSpec {
             name,
             summary,
             per_view,
+            default_local_views: 0,
             defaults: defaults_of::<C>,
             check: check_of::<C>,
             build: Box::new(move |ctx, given| build(ctx, parse_options::<C>(name, given)?)),
         }
+    }
+
+    /// The same method with `n` local views by default.
+    pub fn with_default_local_views(mut self, n: usize) -> Self {
+        self.default_local_views = n;
+        self
     }
 
     /// The options table with every default.
@@ -262,7 +272,10 @@ impl Registry {
         let mut out = String::from("methods:\n");
         for m in &self.methods {
             let opts = crate::config::settings_line(&m.default_options());
-            let note = if m.per_view { "" } else { " (no per-view loss: UOTA not applicable)" };
+            let mut note = if m.per_view { String::new() } else { " (no per-view loss: UOTA not applicable)".to_string() };
+            if m.default_local_views > 0 {
+                note += &format!(" (multi-crop: {} local views by default)", m.default_local_views);
+            }
             out += &format!("  {:<14} {}{note}\n", m.name, m.summary);
             out += &format!("  {:<14}   [model.options] {opts}\n", "");
         }

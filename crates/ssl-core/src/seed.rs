@@ -27,6 +27,8 @@ pub mod tag {
     pub const PROBE_SPLIT: u64 = 0x11E4;
     /// A linear probe's initialisation and batch order.
     pub const PROBE_TRAIN: u64 = 0x11EA;
+    /// Which local views are outliers, and from which image (the loader's outlier views).
+    pub const OUTLIER_VIEW: u64 = 0x0071_13E5;
 }
 
 /// A ChaCha generator for the stream named by `parts`.

@@ -43,23 +43,35 @@ pub struct PretrainConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MultiCropConfig {
-    pub local_views: usize,
+    /// Local views per image; absent: the method's own default (SwAV 6, others 0).
+    pub local_views: Option<usize>,
     /// Side of the local crops; 0 takes 3/7 of the global side (SwAV's 96 px of 224).
     pub local_size: usize,
     pub local_crop_scale: (f64, f64),
+    /// For robustness experiments: the share of local views cut from another image of
+    /// the batch instead of their own (outlier views), in `[0, 1]`.
+    pub outlier_fraction: f64,
 }
 
 impl Default for MultiCropConfig {
     fn default() -> Self {
-        Self { local_views: 0, local_size: 0, local_crop_scale: (0.05, 0.4) }
+        Self { local_views: None, local_size: 0, local_crop_scale: (0.05, 0.4), outlier_fraction: 0.0 }
     }
 }
 
 impl MultiCropConfig {
+    /// The side of the local crops for global views of `global_side` px.
+    pub fn local_size_for(&self, global_side: usize) -> usize {
+        if self.local_size == 0 {
+            (global_side * 3).div_ceil(7).max(1)
+        } else {
+            self.local_size
+        }
+    }
+
     /// The augmentation of a local view, given the global one and the global side.
     pub fn local_augment(&self, global: &AugmentConfig, global_side: usize) -> AugmentConfig {
-        let size = if self.local_size == 0 { (global_side * 3).div_ceil(7).max(1) } else { self.local_size };
-        AugmentConfig { size, crop_scale: self.local_crop_scale, ..global.clone() }
+        AugmentConfig { size: self.local_size_for(global_side), crop_scale: self.local_crop_scale, ..global.clone() }
     }
 }
 
@@ -100,6 +112,11 @@ impl Default for PretrainConfig {
 }
 
 impl PretrainConfig {
+    /// Local views of this run: `multi_crop.local_views`, or the method's default.
+    pub fn local_views(&self) -> usize {
+        self.multi_crop.local_views.unwrap_or_else(|| crate::registry().method(&self.method).map(|m| m.default_local_views).unwrap_or(0))
+    }
+
     /// Checks every setting against its valid range (also for configs read back from
     /// checkpoints), naming the key.
     pub fn validate(&self) -> anyhow::Result<()> {
@@ -115,8 +132,15 @@ impl PretrainConfig {
         if self.model.backbone.width < 1 || self.model.backbone.width > 4096 {
             anyhow::bail!("model.backbone.width must be between 1 and 4096, got {}", self.model.backbone.width);
         }
-        if self.multi_crop.local_views > 64 {
-            anyhow::bail!("multi_crop.local_views must be at most 64, got {}", self.multi_crop.local_views);
+        if self.local_views() > 64 {
+            anyhow::bail!("multi_crop.local_views must be at most 64, got {}", self.local_views());
+        }
+        let p = self.multi_crop.outlier_fraction;
+        if !(0.0..=1.0).contains(&p) {
+            anyhow::bail!("multi_crop.outlier_fraction must be in [0, 1], got {p}");
+        }
+        if p > 0.0 && self.local_views() == 0 {
+            anyhow::bail!("multi_crop.outlier_fraction replaces local views, but this run has none (set multi_crop.local_views)");
         }
         let (lo, hi) = self.multi_crop.local_crop_scale;
         if !(lo > 0.0 && lo <= hi && hi <= 1.0) {

@@ -8,7 +8,7 @@
 use crate::augment::{augment, AugmentConfig, Image};
 use crate::data::ImageSource;
 use anyhow::{bail, Result};
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use ssl_core::data::{Batch, BatchSource, EpochOrder};
@@ -19,12 +19,44 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use tch::Tensor;
 
+/// How the views of a sample are made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewPlan {
+    /// The augmentation of each view, in batch order: the global views, then the local ones.
+    pub augments: Vec<AugmentConfig>,
+    /// Views before this index are global.
+    pub global: usize,
+    /// Share of the local views cut from another image of the batch (outlier views, for
+    /// robustness experiments); which ones is seeded apart from the augmentations, so the
+    /// other views are those of the clean run.
+    pub outlier_fraction: f64,
+}
+
+impl ViewPlan {
+    /// `views` global views made with `augment`.
+    pub fn new(augment: AugmentConfig, views: usize) -> Self {
+        Self { augments: vec![augment; views], global: views, outlier_fraction: 0.0 }
+    }
+
+    /// The image view `v` of the sample at `pos` is cut from: its own, or (an outlier view)
+    /// another of the batch's.
+    fn source_of(&self, ids: &[usize], pos: usize, v: usize, seed: u64, index: u64) -> usize {
+        if v < self.global || self.outlier_fraction <= 0.0 || ids.len() < 2 {
+            return ids[pos];
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(mix(&[seed, index, pos as u64, v as u64, ssl_core::seed::tag::OUTLIER_VIEW]));
+        if rng.random::<f64>() >= self.outlier_fraction {
+            return ids[pos];
+        }
+        ids[(pos + rng.random_range(1..ids.len())) % ids.len()]
+    }
+}
+
 /// Produces batches of `[N, C, H, W]` views from an image set: the global views, then
 /// the local ones.
 pub struct ViewLoader {
     set: Arc<dyn ImageSource>,
-    /// The augmentation of each view, in batch order.
-    augments: Arc<Vec<AugmentConfig>>,
+    plan: Arc<ViewPlan>,
     batch: usize,
     seed: u64,
     prefetch: usize,
@@ -42,16 +74,23 @@ impl ViewLoader {
         if batch == 0 || batch > set.len() {
             bail!("batch size {batch} does not fit {} images in {}", set.len(), set.source().display());
         }
-        let augments = Arc::new(vec![augment; views]);
-        Ok(Self { set, augments, batch, seed, prefetch: 3, rx: None, stop: Arc::new(AtomicBool::new(false)), worker: None })
+        let plan = Arc::new(ViewPlan::new(augment, views));
+        Ok(Self { set, plan, batch, seed, prefetch: 3, rx: None, stop: Arc::new(AtomicBool::new(false)), worker: None })
     }
 
     /// Adds `count` local views made with `local` (multi-crop) after the global views.
     pub fn with_local_views(mut self, local: AugmentConfig, count: usize) -> Result<Self> {
         local.validate()?;
-        let mut augments = self.augments.as_ref().clone();
-        augments.extend(std::iter::repeat_n(local, count));
-        self.augments = Arc::new(augments);
+        Arc::make_mut(&mut self.plan).augments.extend(std::iter::repeat_n(local, count));
+        Ok(self)
+    }
+
+    /// Cuts the share `fraction` of the local views from another image of the batch.
+    pub fn with_outlier_views(mut self, fraction: f64) -> Result<Self> {
+        if !(0.0..=1.0).contains(&fraction) {
+            bail!("the share of outlier views must be in [0, 1], got {fraction}");
+        }
+        Arc::make_mut(&mut self.plan).outlier_fraction = fraction;
         Ok(self)
     }
 
@@ -61,20 +100,30 @@ impl ViewLoader {
 
     /// Builds the batch of images `ids` at global index `index` on the calling thread (the
     /// worker calls this), loading (for a streamed set: decoding) the images in parallel.
-    pub fn make_batch(set: &dyn ImageSource, augments: &[AugmentConfig], seed: u64, ids: &[usize], index: u64) -> Result<Batch> {
+    pub fn make_batch(set: &dyn ImageSource, plan: &ViewPlan, seed: u64, ids: &[usize], index: u64) -> Result<Batch> {
         let per_sample: Vec<Vec<Image>> = ids
             .par_iter()
             .enumerate()
             .map(|(pos, &id)| {
                 let img = set.load(id)?;
-                Ok(augments
-                    .iter()
-                    .enumerate()
-                    .map(|(v, cfg)| augment(&img, cfg, &mut ChaCha8Rng::seed_from_u64(mix(&[seed, index, pos as u64, v as u64]))))
-                    .collect())
+                let mut other: Option<(usize, Image)> = None;
+                let mut views = Vec::with_capacity(plan.augments.len());
+                for (v, cfg) in plan.augments.iter().enumerate() {
+                    let src = plan.source_of(ids, pos, v, seed, index);
+                    let from = if src == id {
+                        &img
+                    } else {
+                        if other.as_ref().is_none_or(|(o, _)| *o != src) {
+                            other = Some((src, set.load(src)?));
+                        }
+                        &other.as_ref().expect("just loaded").1
+                    };
+                    views.push(augment(from, cfg, &mut ChaCha8Rng::seed_from_u64(mix(&[seed, index, pos as u64, v as u64]))));
+                }
+                Ok(views)
             })
             .collect::<Result<_>>()?;
-        let views = (0..augments.len())
+        let views = (0..plan.augments.len())
             .map(|v| {
                 let first = &per_sample[0][v];
                 let mut data = Vec::with_capacity(ids.len() * first.data.len());
@@ -101,13 +150,13 @@ impl BatchSource for ViewLoader {
     fn start(&mut self, index: u64) -> Result<()> {
         self.shutdown();
         let (tx, rx) = sync_channel(self.prefetch);
-        let (set, augments, stop) = (self.set.clone(), self.augments.clone(), self.stop.clone());
+        let (set, plan, stop) = (self.set.clone(), self.plan.clone(), self.stop.clone());
         let seed = self.seed;
         let mut order = EpochOrder::new(set.len(), self.batch, seed)?;
         self.worker = Some(std::thread::spawn(move || {
             let mut g = index;
             while !stop.load(Ordering::SeqCst) {
-                let b = ViewLoader::make_batch(set.as_ref(), &augments, seed, order.batch(g), g);
+                let b = ViewLoader::make_batch(set.as_ref(), &plan, seed, order.batch(g), g);
                 if tx.send(b).is_err() {
                     break;
                 }
@@ -162,5 +211,40 @@ mod tests {
             assert!(x.equal(y), "batch 6 depends on where the stream started");
         }
         assert!(!batches[5].views()[2].equal(&b6.views()[2]));
+    }
+
+    #[test]
+    fn outlier_views_are_local_crops_of_another_image_of_the_batch() {
+        // Image i is the constant i * 10: a crop's value says which image it came from.
+        let n = 24;
+        let pixels = (0..n).flat_map(|i| std::iter::repeat_n((i * 10) as u8, 64)).collect();
+        let set = Arc::new(ImageSet { source: "constant".into(), n, channels: 1, height: 8, width: 8, pixels, labels: None, class_names: Vec::new() });
+        let plain = AugmentConfig { size: 8, flip_p: 0.0, jitter_p: 0.0, grayscale_p: 0.0, mean: vec![0.0], std: vec![1.0], ..Default::default() };
+        let local = AugmentConfig { size: 4, ..plain.clone() };
+        let make = |fraction: f64| {
+            let l = ViewLoader::new(set.clone(), plain.clone(), 2, 12, 3).unwrap().with_local_views(local.clone(), 6).unwrap();
+            l.with_outlier_views(fraction).unwrap()
+        };
+        let ids: Vec<usize> = (0..12).map(|i| i * 2).collect();
+        let clean = ViewLoader::make_batch(set.as_ref(), &make(0.0).plan, 3, &ids, 0).unwrap();
+        let mixed = ViewLoader::make_batch(set.as_ref(), &make(0.5).plan, 3, &ids, 0).unwrap();
+        let value = |b: &Batch, v: usize, pos: i64| (b.views()[v].get(pos).mean(tch::Kind::Float).double_value(&[]) * 255.0 / 10.0).round() as usize;
+        let mut outliers = 0;
+        for pos in 0..12 {
+            for v in 0..8 {
+                assert_eq!(value(&clean, v, pos as i64), ids[pos], "clean views are cut from their own image");
+                let from = value(&mixed, v, pos as i64);
+                if v < 2 {
+                    assert_eq!(from, ids[pos], "global views are never outliers");
+                    assert!(clean.views()[v].equal(&mixed.views()[v]));
+                } else if from != ids[pos] {
+                    assert!(ids.contains(&from), "an outlier view comes from another image of the batch, got image {from}");
+                    outliers += 1;
+                }
+            }
+        }
+        // Half of the 72 local views, within a wide binomial margin.
+        assert!((20..=52).contains(&outliers), "{outliers} of 72 local views are outliers at a share of 0.5");
+        assert!(ViewLoader::new(set.clone(), plain.clone(), 2, 4, 0).unwrap().with_outlier_views(1.5).is_err());
     }
 }

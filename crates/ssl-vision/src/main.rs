@@ -25,6 +25,8 @@ enum Command {
     ObjectivesTable(cli::table::Args),
     /// Accuracy against pre-training budget: one run per budget, a table and a plot.
     BudgetCurve(cli::budget::Args),
+    /// SwAV multi-crop with and without UOTA view weighting, on clean views and with outlier local crops.
+    UotaExperiment(cli::uota::Args),
     /// Throughput against PyTorch / torchvision from the same virtual environment.
     Bench(cli::bench::Args),
 }
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => cli::demo::run(a),
         Command::ObjectivesTable(a) => cli::table::run(a),
         Command::BudgetCurve(a) => cli::budget::run(a),
+        Command::UotaExperiment(a) => cli::uota::run(a),
         Command::Bench(a) => cli::bench::run(a),
     };
     ssl_core::cli::exit_code(result)

@@ -67,9 +67,9 @@ pub fn pretrain(cfg: &PretrainConfig, resume: impl Into<Resume>) -> Result<Train
     check_memory(cfg, set.as_ref())?;
     let (vs, mut method) = build(cfg, set.as_ref(), device)?;
     let mut loader = ViewLoader::new(set.clone(), cfg.augment.clone(), cfg.views, cfg.train.batch_size, cfg.train.seed)?;
-    if cfg.multi_crop.local_views > 0 {
+    if cfg.local_views() > 0 {
         let local = cfg.multi_crop.local_augment(&cfg.augment, global_side(cfg, set.as_ref())?);
-        loader = loader.with_local_views(local, cfg.multi_crop.local_views)?;
+        loader = loader.with_local_views(local, cfg.local_views())?.with_outlier_views(cfg.multi_crop.outlier_fraction)?;
     }
     let _lock = RunLock::acquire(&cfg.out)?;
     let trainer =
@@ -115,7 +115,7 @@ fn check_memory(cfg: &PretrainConfig, set: &dyn ImageSource) -> Result<()> {
     let side = h.max(w) as f64;
     let local = cfg.multi_crop.local_augment(&cfg.augment, global_side(cfg, set)?).size as f64;
     // Pixels of one sample's views: the global ones and the local ones.
-    let area = cfg.views as f64 * side * side + cfg.multi_crop.local_views as f64 * local * local;
+    let area = cfg.views as f64 * side * side + cfg.local_views() as f64 * local * local;
     let views = cfg.train.batch_size as f64;
     let inputs = views * set.channels() as f64 * area * 4.0;
     let first_layer = views * cfg.model.backbone.width.max(1) as f64 * area * 4.0 * 3.0;
@@ -132,7 +132,7 @@ fn check_input_size(cfg: &PretrainConfig, set: &dyn ImageSource) -> Result<()> {
     if side < min {
         bail!("{}: inputs of {side} px are too small for {kind} (needs at least {min} px; set augment.size)", set.source().display());
     }
-    if cfg.multi_crop.local_views > 0 {
+    if cfg.local_views() > 0 {
         let local = cfg.multi_crop.local_augment(&cfg.augment, side).size;
         if local < min {
             bail!("local crops of {local} px are too small for {kind} (needs at least {min} px; set multi_crop.local_size)");

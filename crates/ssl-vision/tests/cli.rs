@@ -108,7 +108,9 @@ fn pretrain_then_eval_every_method_end_to_end() {
     let cfg = small_config(&d);
     for m in ["simclr", "moco-v2", "moco-v3", "byol", "simsiam", "barlow-twins", "vicreg", "unigrad", "nac", "swav"] {
         let out = d.join(m);
-        let msg = ok(&["pretrain", "--config", s(&cfg), "--method", m, "--data", s(&d), "--out", s(&out)]);
+        // SwAV's 6 local crops of 3/7 of 16 px would be below the ConvNet's 8 px.
+        let local: &[&str] = if m == "swav" { &["--set", "multi_crop.local_size=8"] } else { &[] };
+        let msg = ok(&[&["pretrain", "--config", s(&cfg), "--method", m, "--data", s(&d), "--out", s(&out)], local].concat());
         assert!(msg.contains("4 steps"), "{msg}");
         assert!(out.join("checkpoints/step-00000004/backbone.safetensors").exists());
         assert!(out.join("config.toml").exists());
@@ -127,6 +129,11 @@ fn pretrain_then_eval_every_method_end_to_end() {
     ok(&["pretrain", "--config", s(&cfg), "--data", s(&d), "--out", s(&d.join("uota")), "--uota", "--resume"]);
     let listed = ok(&["methods"]);
     assert!(listed.contains("unigrad") && listed.contains("nac") && listed.contains("queue_size = 4096") && listed.contains("resnet18"), "{listed}");
+    assert!(listed.contains("multi-crop: 6 local views by default"), "{listed}");
+    // SwAV trains with its 6 local views unless told otherwise; outlier views need local ones.
+    let swav_cfg = std::fs::read_to_string(d.join("swav/config.toml")).unwrap();
+    assert!(!swav_cfg.contains("local_views"), "the method's default is not frozen into the config: {swav_cfg}");
+    fails(&["pretrain", "--config", s(&cfg), "--data", s(&d), "--out", s(&d.join("no-local")), "--set", "multi_crop.outlier_fraction=0.5"], "has none");
     // Multi-crop: two 8 px local views beside the two global ones; a method's own option by --set.
     let mc = d.join("multi-crop");
     ok(&[
@@ -242,6 +249,26 @@ fn demo_and_objectives_table_run_on_tiny_data() {
     ok(&budget_args);
     let again = std::fs::read_to_string(&budget_doc).unwrap();
     assert_eq!(again.matches("(earlier run)").count(), 2, "{again}");
+    // UOTA on SwAV multi-crop: plain and weighted, clean and with outlier local crops, 2 seeds.
+    let (uota_doc, uota_out) = (d.join("uota.md"), d.join("uota"));
+    let uota_args = ["uota-experiment", "--data", s(&d), "--out", s(&uota_out), "--doc", s(&uota_doc), "--config", s(&cfg), "--steps", "2"];
+    ok(&[&uota_args[..], &["--seeds", "2", "--set", "multi_crop.local_size=8", "--set", "model.options.prototypes=16", "--device", "cpu"]].concat());
+    let uota = std::fs::read_to_string(&uota_doc).unwrap();
+    for row in [
+        "| swav |",
+        "| swav + UOTA |",
+        "| swav, 25% outlier local crops |",
+        "| swav + UOTA, 25% outlier local crops |",
+        "| clean views |",
+        "| outlier local crops |",
+    ] {
+        let line = uota.lines().find(|l| l.starts_with(row)).unwrap_or_else(|| panic!("{row} missing from\n{uota}"));
+        assert!(line.contains(" ± ") && line.contains("| 2 |"), "{line}: not over 2 seeds");
+    }
+    assert!(uota.contains("2 global and 6 local views"), "{uota}");
+    let saved = std::fs::read_to_string(d.join("uota/swav-uota-outliers/seed-1/config.toml")).unwrap();
+    assert!(saved.contains("outlier_fraction = 0.25") && saved.contains("enabled = true"), "{saved}");
+    fails(&[&uota_args[..], &["--outlier-fraction", "0"]].concat(), "--outlier-fraction");
     std::fs::remove_dir_all(&d).ok();
 }
 

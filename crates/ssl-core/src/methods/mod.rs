@@ -32,6 +32,6 @@ pub fn core_methods() -> Vec<MethodSpec> {
         MethodSpec::new("vicreg", "VICReg: variance, invariance, covariance", false, vicreg::build),
         MethodSpec::new("unigrad", "UniGrad: unified Siamese gradient with a correlation matrix", true, unigrad::build),
         MethodSpec::new("nac", "NAC: neural activation coding through a noisy channel", true, nac::build),
-        MethodSpec::new("swav", "SwAV: swapped prediction of Sinkhorn-Knopp prototype codes", true, swav::build),
+        MethodSpec::new("swav", "SwAV: swapped prediction of Sinkhorn-Knopp prototype codes", true, swav::build).with_default_local_views(6),
     ]
 }

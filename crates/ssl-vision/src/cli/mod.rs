@@ -7,3 +7,4 @@ pub mod experiment;
 pub mod pretrain;
 pub mod summary;
 pub mod table;
+pub mod uota;

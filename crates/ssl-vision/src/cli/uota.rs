@@ -86,7 +86,8 @@ pub fn run(a: Args) -> Result<()> {
             let (mut reports, mut losses) = (Vec::new(), Vec::new());
             for i in 0..seeds {
                 let seed = base.train.seed.wrapping_add(i);
-                let c = PretrainConfig { out: a.out.join(&folder).join(format!("seed-{seed}")), train: TrainConfig { seed, ..cfg.train.clone() }, ..cfg.clone() };
+                let c =
+                    PretrainConfig { out: a.out.join(&folder).join(format!("seed-{seed}")), train: TrainConfig { seed, ..cfg.train.clone() }, ..cfg.clone() };
                 eprintln!("{name} (seed {seed}): pre-training {} steps ...", c.train.steps);
                 let s = pretrain(&c, true).with_context(|| format!("pre-training {name} (seed {seed})"))?;
                 losses.push(s.final_loss);
@@ -104,7 +105,8 @@ pub fn run(a: Args) -> Result<()> {
             cell(&diff(|r| r.linear_top1), true)
         )?;
     }
-    let local = base.multi_crop.local_views.unwrap_or_else(|| ssl_vision::registry().method(&base.method).map(|m| m.default_local_views).unwrap_or(0));
+    let local = base.local_views();
+    let global_side = if base.augment.size == 0 { train.height.min(train.width) } else { base.augment.size };
     let header = format!(
         "# UOTA on SwAV multi-crop\n\n\
          {method} with {} global and {local} local views ({} px crops of {:?} of the image) on Fashion-MNIST (real data: {} training images without labels, \
@@ -114,7 +116,7 @@ pub fn run(a: Args) -> Result<()> {
          weight decay chosen on {:.0}% of the training images held out.\n\n\
          Command: `cargo run --release -p ssl-vision -- uota-experiment{}{}`\n\n",
         base.views,
-        base.multi_crop.local_size_for(base.augment.size.max(train.height)),
+        base.multi_crop.local_size_for(global_side),
         base.multi_crop.local_crop_scale,
         train.n,
         test.n,
@@ -136,10 +138,8 @@ pub fn run(a: Args) -> Result<()> {
         a.set.iter().map(|s| format!(" --set {s}")).collect::<String>(),
         method = a.method,
     );
-    let paired_table = format!(
-        "\n## UOTA minus plain {}, paired by seed (percentage points)\n\n| views | kNN | linear | seeds |\n|---|---|---|---|\n{paired}",
-        a.method
-    );
+    let paired_table =
+        format!("\n## UOTA minus plain {}, paired by seed (percentage points)\n\n| views | kNN | linear | seeds |\n|---|---|---|---|\n{paired}", a.method);
     if let Some(dir) = a.doc.parent() {
         std::fs::create_dir_all(dir)?;
     }

@@ -202,12 +202,12 @@ mod tests {
         assert_eq!((streamed.len(), streamed.channels(), streamed.common_size()), (12, 3, Some((20, 20))));
         assert_eq!(streamed.labels(), memory.labels.as_deref());
         assert_eq!(streamed.class_names(), memory.class_names.as_slice());
-        let augments = vec![AugmentConfig { size: 16, ..Default::default() }; 2];
+        let plan = crate::loader::ViewPlan::new(AugmentConfig { size: 16, ..Default::default() }, 2);
         let mut order = ssl_core::data::EpochOrder::new(12, 4, 5).unwrap();
         for index in [0u64, 1, 4, 7] {
             let ids = order.batch(index).to_vec();
-            let a = ViewLoader::make_batch(&memory, &augments, 5, &ids, index).unwrap();
-            let b = ViewLoader::make_batch(&streamed, &augments, 5, &ids, index).unwrap();
+            let a = ViewLoader::make_batch(&memory, &plan, 5, &ids, index).unwrap();
+            let b = ViewLoader::make_batch(&streamed, &plan, 5, &ids, index).unwrap();
             for (x, y) in a.views().iter().zip(b.views()) {
                 assert!(x.equal(y), "batch {index} differs between the decoded and the streamed folder");
             }

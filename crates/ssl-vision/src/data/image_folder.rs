@@ -58,8 +58,32 @@ impl FolderListing {
     }
 
     /// Reports the files left out as unreadable (with `--skip-bad`) on stderr.
+    /// Applies `read` to every file in parallel. A failure is an error naming the file,
+    /// or with `skip_bad` the file is left out (and reported); `verb` says what failed
+    /// when nothing is left.
+    pub fn read_each<T: Send>(&mut self, read: impl Fn(&Path) -> Result<T> + Sync, skip_bad: bool, verb: &str) -> Result<Vec<T>> {
+        let results: Vec<Result<T>> = self.files.par_iter().map(|p| read(p)).collect();
+        let (mut good, mut keep, mut bad) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, r) in results.into_iter().enumerate() {
+            match r {
+                Ok(v) => {
+                    good.push(v);
+                    keep.push(i);
+                }
+                Err(e) if skip_bad => bad.push(format!("{e:#}")),
+                Err(e) => bail!("{e:#} (--skip-bad leaves unreadable images out)"),
+            }
+        }
+        if good.is_empty() {
+            bail!("{}: none of the {} images can be {verb}", self.root.display(), self.files.len());
+        }
+        self.keep(&keep);
+        self.report_skipped(&bad);
+        Ok(good)
+    }
+
     /// `bad` holds one message per file left out, each naming its file.
-    pub fn report_skipped(&self, bad: &[String]) {
+    fn report_skipped(&self, bad: &[String]) {
         if bad.is_empty() {
             return;
         }
@@ -116,23 +140,7 @@ pub fn to_chw(img: &image::DynamicImage, channels: usize) -> Vec<u8> {
 /// `skip_bad`, files that cannot be decoded are left out and reported instead of failing.
 pub fn read_image_folder(root: &Path, skip_bad: bool) -> Result<ImageSet> {
     let mut listing = FolderListing::of(root)?;
-    let results: Vec<Result<image::DynamicImage>> = listing.files.par_iter().map(|p| decode_file(p)).collect();
-    let (mut decoded, mut keep, mut bad) = (Vec::new(), Vec::new(), Vec::new());
-    for (i, r) in results.into_iter().enumerate() {
-        match r {
-            Ok(img) => {
-                decoded.push(img);
-                keep.push(i);
-            }
-            Err(e) if skip_bad => bad.push(format!("{e:#}")),
-            Err(e) => bail!("{e:#} (--skip-bad leaves unreadable images out)"),
-        }
-    }
-    if decoded.is_empty() {
-        bail!("{}: none of the {} images can be decoded", root.display(), listing.files.len());
-    }
-    listing.keep(&keep);
-    listing.report_skipped(&bad);
+    let decoded = listing.read_each(decode_file, skip_bad, "decoded")?;
     let (w, h) = (decoded[0].width(), decoded[0].height());
     if let Some((i, img)) = decoded.iter().enumerate().find(|(_, d)| (d.width(), d.height()) != (w, h)) {
         bail!(

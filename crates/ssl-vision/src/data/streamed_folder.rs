@@ -6,7 +6,6 @@ use super::ImageSource;
 use crate::augment::Image;
 use anyhow::{bail, Context, Result};
 use image::ImageDecoder;
-use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -42,24 +41,9 @@ impl StreamedFolder {
     /// cannot be read is an error naming it, or with `skip_bad` is left out and reported.
     pub fn open(root: &Path, skip_bad: bool) -> Result<Self> {
         let mut listing = FolderListing::of(root)?;
-        let headers: Vec<Result<((u32, u32), usize)>> = listing.files.par_iter().map(|p| header(p)).collect();
-        let (mut sizes, mut gray, mut keep, mut bad) = (Vec::new(), true, Vec::new(), Vec::new());
-        for (i, h) in headers.into_iter().enumerate() {
-            match h {
-                Ok((size, channels)) => {
-                    sizes.push(size);
-                    gray &= channels < 3;
-                    keep.push(i);
-                }
-                Err(e) if skip_bad => bad.push(format!("{e:#}")),
-                Err(e) => bail!("{e:#} (--skip-bad leaves unreadable images out)"),
-            }
-        }
-        if keep.is_empty() {
-            bail!("{}: none of the {} images can be read", root.display(), listing.files.len());
-        }
-        listing.keep(&keep);
-        listing.report_skipped(&bad);
+        let headers = listing.read_each(header, skip_bad, "read")?;
+        let gray = headers.iter().all(|&(_, channels)| channels < 3);
+        let sizes = headers.into_iter().map(|(size, _)| size).collect();
         Ok(Self { listing, sizes, channels: if gray { 1 } else { 3 }, skip_bad, replaced: Mutex::new(BTreeMap::new()) })
     }
 

@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# Benchmarks against PyTorch / torchvision (and MiniSom) from the same virtual environment.
-# Python's torch needs the complete wheel (its CUDA libraries included, the only
-# torch 2.13.0 build on PyPI), so this installs it; the Rust side does not need it.
+# Benchmarks against PyTorch / torchvision / lightly (and MiniSom) from the same virtual
+# environment. Python's torch needs the complete wheel (its CUDA libraries included, the
+# only torch 2.13.0 build on PyPI), so this installs it; the Rust side does not need it.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 SSL_PYTHON_TORCH=1 bash scripts/setup-libtorch.sh
+# lightly for the whole-epoch reference (pinned with the torch already there).
+.venv/bin/python -m pip install -q lightly==1.6.0 torch==2.13.0 torchvision==0.28.0
+bash datasets/fetch-fashion-mnist.sh
+bash datasets/fetch-photos.sh
+# Augmentation, decode + augment of photographs, the training step (both layouts, GFLOP/s
+# against the matmul peak) and a whole epoch from PNG files.
 cargo run --release --locked -p ssl-vision -- bench --python .venv/bin/python --json runs/bench.json "$@"
 # The training step alone and beside one CPU-bound process (threads chosen automatically).
 cargo run --release --locked -p ssl-vision -- bench --python .venv/bin/python --which contention --threads 0 \

@@ -3,7 +3,8 @@
 
 ResNet-18 adapted to 32x32 inputs (3x3 stem, no max-pool, 512-d features),
 projector 512-512(BN, ReLU)-128, NT-Xent loss (t=0.2), SGD with momentum.
-Prints one JSON line with the measured throughput.
+Prints one JSON line with the measured throughput (and with --count-flops the
+forward + backward FLOPs of one step, counted by torch.utils.flop_counter).
 """
 import argparse
 import json
@@ -47,6 +48,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    ap.add_argument("--channels-last", action="store_true", help="NHWC memory format for the model and inputs")
+    ap.add_argument("--count-flops", action="store_true", help="also count one step's FLOPs (FlopCounterMode)")
     args = ap.parse_args()
 
     if args.threads is not None:
@@ -58,6 +61,10 @@ def main():
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-6)
     x1 = torch.randn(args.batch, 3, 32, 32, device=device)
     x2 = torch.randn(args.batch, 3, 32, 32, device=device)
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x1 = x1.contiguous(memory_format=torch.channels_last)
+        x2 = x2.contiguous(memory_format=torch.channels_last)
 
     def sync():
         if device.type == "cuda":
@@ -77,6 +84,13 @@ def main():
         step()
     sync()
     seconds = time.perf_counter() - t0
+    flops = None
+    if args.count_flops:
+        from torch.utils.flop_counter import FlopCounterMode
+        counter = FlopCounterMode(display=False)
+        with counter:
+            step()
+        flops = counter.get_total_flops()
 
     print(json.dumps({
         "impl": "pytorch",
@@ -86,6 +100,8 @@ def main():
         "steps_per_second": args.steps / seconds,
         "samples_per_second": args.steps * args.batch / seconds,
         "threads": torch.get_num_threads(),
+        "channels_last": args.channels_last,
+        "flops_per_step": flops,
         "torch": torch.__version__,
     }))
 

@@ -283,6 +283,18 @@ fn bench_reports_ratios_against_the_reference_scripts() {
     )
     .unwrap();
     std::fs::write(d.join("augment_torchvision.py"), "import json; print(json.dumps({'images_per_second': 100.0}))\n").unwrap();
+    std::fs::write(d.join("decode_augment.py"), "import json, sys; print(json.dumps({'images_per_second': 10.0, 'argv': sys.argv[1:]}))\n").unwrap();
+    std::fs::write(d.join("epoch_lightly.py"), "import json, sys; print(json.dumps({'seconds': 50.0, 'argv': sys.argv[1:]}))\n").unwrap();
+    // Three small photographs (PNG and JPEG) and a Fashion-MNIST-like folder.
+    let photos = d.join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    for (i, ext) in ["png", "jpg", "png"].iter().enumerate() {
+        let img = image::RgbImage::from_fn(40 + 8 * i as u32, 36, |x, y| image::Rgb([(x * 6) as u8, (y * 7) as u8, (40 * i) as u8]));
+        img.save(photos.join(format!("photo{i}.{ext}"))).unwrap();
+    }
+    let fmnist = d.join("fmnist");
+    std::fs::create_dir_all(&fmnist).unwrap();
+    dataset(&fmnist);
     let json = d.join("bench.json");
     let out = ok(&[
         "bench",
@@ -300,15 +312,55 @@ fn bench_reports_ratios_against_the_reference_scripts() {
         "64",
         "--threads",
         "1",
+        "--photos",
+        s(&photos),
+        "--photo-count",
+        "32",
+        "--fashion-mnist",
+        s(&fmnist),
+        "--epoch-images",
+        "64",
+        "--epoch-batch",
+        "32",
+        "--work",
+        s(&d.join("work")),
         "--json",
         s(&json),
     ]);
     assert!(out.contains("ratio"), "{out}");
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    let aug = &v[0];
+    let rows = |name: &str| -> Vec<serde_json::Value> {
+        v.as_array().unwrap().iter().filter(|r| r["benchmark"].as_str().unwrap_or("").contains(name)).cloned().collect()
+    };
+    let aug = &rows("augmentation")[0];
     let expected = aug["ours_images_per_second"].as_f64().unwrap() / 100.0;
     assert!((aug["ratio"].as_f64().unwrap() - expected).abs() < 1e-9);
-    assert!(v[1]["ours_steps_per_second"].as_f64().unwrap() > 0.0);
+    // The training step in both layouts, with its FLOP rate against the measured matmul peak.
+    let steps = rows("training step");
+    assert_eq!(steps.iter().map(|r| r["layout"].as_str().unwrap()).collect::<Vec<_>>(), ["Contiguous", "ChannelsLast"]);
+    for r in &steps {
+        assert!(r["ours_steps_per_second"].as_f64().unwrap() > 0.0 && r["matmul_peak_gflops"].as_f64().unwrap() > 0.0, "{r}");
+    }
+    // Decode + augment at 1, 2 and all threads, each against both references run with the
+    // matching number of DataLoader workers (0 for one thread).
+    let decode = rows("decode real photographs");
+    assert!(decode.len() >= 2 && decode[0]["threads"] == 1 && decode[1]["threads"] == 2, "{decode:?}");
+    for r in &decode {
+        assert!(r["ours_images_per_second"].as_f64().unwrap() > 0.0);
+        assert!((r["ratio_vs_tv"].as_f64().unwrap() - r["ours_images_per_second"].as_f64().unwrap() / 10.0).abs() < 1e-9);
+        let workers = if r["threads"] == 1 { 0 } else { r["threads"].as_i64().unwrap() };
+        let argv = r["pil"]["argv"].to_string();
+        assert!(argv.contains(&format!("\"--workers\",\"{workers}\"")) && argv.contains("\"pil\""), "{argv}");
+    }
+    // The epoch: both of ours trained the whole epoch (64 images, batch 32: 2 steps) from PNG files.
+    let epoch = &rows("SimCLR epoch")[0];
+    assert_eq!((epoch["images"].as_i64(), epoch["batch"].as_i64()), (Some(64), Some(32)), "{epoch}");
+    assert_eq!(std::fs::read_dir(d.join("work/fashion-mnist-png-64")).unwrap().filter(|e| e.as_ref().unwrap().path().is_dir()).count(), 3);
+    for run in ["run", "run-streamed"] {
+        let log = std::fs::read_to_string(d.join("work").join(run).join("metrics.jsonl")).unwrap();
+        assert!(log.contains("\"step\":2"), "{run}: {log}");
+    }
+    assert!((epoch["ratio_streamed"].as_f64().unwrap() - 50.0 / epoch["ours_seconds_streamed"].as_f64().unwrap()).abs() < 1e-9);
     fails(&["bench", "--python", "python3", "--scripts", s(&d.join("nowhere")), "--which", "augment", "--images", "8"], "failed");
     // Beside a busy process: both rows, ours with waiting threads that sleep (unless the
     // user chose a policy) and the reference run as the user would run it.

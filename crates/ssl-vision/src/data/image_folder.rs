@@ -1,5 +1,6 @@
 //! ImageFolder layout: `root/<class>/<image>.png|jpg`, or a flat folder of images.
 use super::ImageSet;
+use crate::augment::Image;
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -135,6 +136,29 @@ pub fn to_chw(img: &image::DynamicImage, channels: usize) -> Vec<u8> {
     }
 }
 
+/// `img` as an [`Image`] (`f32` in `[0, 1]`, `[C, H, W]`) with `channels`, the same values as
+/// `Image::from_u8` of [`to_chw`], in one pass for 8-bit RGB and grey-scale files (the
+/// streamed loader converts every decoded photograph, so the copies count).
+pub fn to_image(img: &image::DynamicImage, channels: usize) -> Image {
+    let (h, w) = (img.height() as usize, img.width() as usize);
+    let n = h * w;
+    match (channels, img) {
+        (3, image::DynamicImage::ImageRgb8(rgb)) => {
+            let mut data = vec![0f32; 3 * n];
+            let (r, gb) = data.split_at_mut(n);
+            let (g, b) = gb.split_at_mut(n);
+            for (i, px) in rgb.as_raw().chunks_exact(3).enumerate() {
+                r[i] = px[0] as f32 / 255.0;
+                g[i] = px[1] as f32 / 255.0;
+                b[i] = px[2] as f32 / 255.0;
+            }
+            Image { channels: 3, height: h, width: w, data }
+        }
+        (1, image::DynamicImage::ImageLuma8(luma)) => Image::from_u8(1, h, w, luma.as_raw()),
+        _ => Image::from_u8(channels, h, w, &to_chw(img, channels)),
+    }
+}
+
 /// Decodes every image under `root` (in parallel). All images must share one size; RGB
 /// and grayscale are kept as they are unless mixed, in which case all become RGB. With
 /// `skip_bad`, files that cannot be decoded are left out and reported instead of failing.
@@ -160,4 +184,22 @@ pub fn read_image_folder(root: &Path, skip_bad: bool) -> Result<ImageSet> {
     }
     let FolderListing { labels, class_names, .. } = listing;
     Ok(ImageSet { source: root.to_path_buf(), n: decoded.len(), channels, height: h as usize, width: w as usize, pixels, labels, class_names })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn to_image_equals_the_two_step_conversion() {
+        let rgb = image::RgbImage::from_fn(7, 5, |x, y| image::Rgb([(x * 30) as u8, (y * 50) as u8, (x * y * 9) as u8]));
+        let grey = image::GrayImage::from_fn(7, 5, |x, y| image::Luma([(x * 11 + y * 3) as u8]));
+        let rgba = image::RgbaImage::from_fn(7, 5, |x, y| image::Rgba([(x * 30) as u8, 9, (y * 40) as u8, 200]));
+        for img in [image::DynamicImage::ImageRgb8(rgb), image::DynamicImage::ImageLuma8(grey), image::DynamicImage::ImageRgba8(rgba)] {
+            for channels in [1, 3] {
+                let want = Image::from_u8(channels, 5, 7, &to_chw(&img, channels));
+                assert_eq!(to_image(&img, channels), want, "{:?} as {channels} channels", img.color());
+            }
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! An ImageFolder read file by file: only the headers are read when it is opened, and
 //! each image is decoded when a batch needs it, so the data may be larger than memory.
 //! Batches are the same as from the decoded set (same order, same views).
-use super::image_folder::{decode_file, to_chw, FolderListing};
+use super::image_folder::{decode_file, to_image, FolderListing};
 use super::ImageSource;
 use crate::augment::Image;
 use anyhow::{bail, Context, Result};
@@ -76,7 +76,7 @@ impl StreamedFolder {
         if (w, h) != self.sizes[i] {
             bail!("{}: decodes to {w}x{h} but its header said {}x{} (the file changed while streaming?)", path.display(), self.sizes[i].0, self.sizes[i].1);
         }
-        Ok(Image::from_u8(self.channels, h as usize, w as usize, &to_chw(&img, self.channels)))
+        Ok(to_image(&img, self.channels))
     }
 }
 

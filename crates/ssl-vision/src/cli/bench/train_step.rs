@@ -1,0 +1,164 @@
+//! SimCLR training step (ResNet-18 with the small-image stem, 32x32 RGB, SGD) against
+//! PyTorch, in the contiguous (NCHW) layout or channels-last (NHWC strides, oneDNN's
+//! preferred layout on CPU); optionally beside one CPU-bound competing process. The step's
+//! floating-point work (torch's FlopCounterMode on the reference) gives the achieved
+//! GFLOP/s of both sides as a share of this machine's measured matrix-multiply peak.
+use super::{num, python, Args};
+use anyhow::{bail, Context, Result};
+use ssl_core::blocks::BackboneConfig;
+use ssl_core::train::{Optimizer, OptimizerConfig, OptimizerKind};
+use ssl_core::{build_method, Batch, MethodConfig, StepContext};
+use std::time::Instant;
+use tch::{nn, Device, Kind, Tensor};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    Contiguous,
+    ChannelsLast,
+}
+
+/// A CPU-bound process competing for a core while it lives (a shell busy loop).
+struct Competitor(std::process::Child);
+
+impl Competitor {
+    fn start() -> Result<Self> {
+        let child = std::process::Command::new("sh").args(["-c", "while :; do :; done"]).spawn().context("cannot start the competing process (sh)")?;
+        // Let the scheduler see it before threads are counted.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        Ok(Self(child))
+    }
+}
+
+impl Drop for Competitor {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The same values with NHWC strides (PyTorch's `channels_last` memory format): libtorch
+/// picks the layout of a convolution from its input's and weight's strides.
+pub fn to_channels_last(t: &Tensor) -> Result<Tensor> {
+    Ok(t.f_permute([0, 2, 3, 1])?.f_contiguous()?.f_permute([0, 3, 1, 2])?)
+}
+
+/// Achieved GFLOP/s of a square single-precision matrix product (n = 2048) on `device`,
+/// with the current thread count: the practical peak the training step is compared with.
+pub fn matmul_peak(device: Device) -> Result<f64> {
+    let n = 2048i64;
+    let a = Tensor::f_randn([n, n], (Kind::Float, device))?;
+    let b = Tensor::f_randn([n, n], (Kind::Float, device))?;
+    let sync = || {
+        if let Device::Cuda(i) = device {
+            tch::Cuda::synchronize(i as i64);
+        }
+    };
+    for _ in 0..2 {
+        let _ = a.f_mm(&b)?;
+    }
+    sync();
+    let reps = 8;
+    let t0 = Instant::now();
+    for _ in 0..reps {
+        let _ = a.f_mm(&b)?;
+    }
+    sync();
+    Ok(2.0 * (n * n * n) as f64 * reps as f64 / t0.elapsed().as_secs_f64() / 1e9)
+}
+
+pub fn run(a: &Args, layout: Layout, compete: bool) -> Result<serde_json::Value> {
+    if a.batch < 2 || a.steps == 0 {
+        bail!("the training-step benchmark needs --batch >= 2 and --steps >= 1");
+    }
+    let _competitor = if compete { Some(Competitor::start()?) } else { None };
+    let threads = if a.threads == 0 { ssl_core::device::free_cores() as i32 } else { a.threads };
+    tch::set_num_threads(threads);
+    let device = ssl_core::device::parse_device(&a.device)?;
+    tch::manual_seed(0);
+    let vs = nn::VarStore::new(device);
+    let cfg = MethodConfig {
+        backbone: BackboneConfig { kind: "resnet18".into(), in_channels: 3, small_image_stem: true, width: 1, stages: 3 },
+        projector_hidden: 512,
+        projector_dim: 128,
+        ..Default::default()
+    }
+    .with_option("temperature", 0.2);
+    let mut method = build_method("simclr", &vs, &cfg)?;
+    let mut views = vec![Tensor::f_randn([a.batch, 3, 32, 32], (Kind::Float, device))?, Tensor::f_randn([a.batch, 3, 32, 32], (Kind::Float, device))?];
+    if layout == Layout::ChannelsLast {
+        for (_, mut w) in vs.variables() {
+            if w.dim() == 4 {
+                let nhwc = to_channels_last(&w)?;
+                tch::no_grad(|| w.set_data(&nhwc));
+            }
+        }
+        views = views.iter().map(to_channels_last).collect::<Result<_>>()?;
+    }
+    let opt_cfg = OptimizerConfig { kind: OptimizerKind::Sgd, momentum: 0.9, weight_decay: 1e-6, ..Default::default() };
+    let mut opt = Optimizer::new(opt_cfg, vs.variables());
+    let batch = Batch::from_views(views)?;
+    let mut step = |i: usize| -> Result<()> {
+        opt.zero_grad();
+        let ctx = StepContext { step: i, total_steps: a.warmup + a.steps, micro: 0, seed: i as u64 };
+        let loss = method.loss(&batch, &ctx)?.mean_total();
+        loss.f_backward()?;
+        opt.step(0.1);
+        if let Device::Cuda(i) = device {
+            tch::Cuda::synchronize(i as i64);
+        }
+        Ok(())
+    };
+    for i in 0..a.warmup {
+        step(i)?;
+    }
+    let t0 = Instant::now();
+    for i in 0..a.steps {
+        step(a.warmup + i)?;
+    }
+    let ours = a.steps as f64 / t0.elapsed().as_secs_f64();
+    let peak = if compete { f64::NAN } else { matmul_peak(device)? };
+    let mut args = vec![
+        "--batch".into(),
+        a.batch.to_string(),
+        "--steps".into(),
+        a.steps.to_string(),
+        "--warmup".into(),
+        a.warmup.to_string(),
+        "--device".into(),
+        if device == Device::Cpu { "cpu".into() } else { "cuda".into() },
+        "--count-flops".into(),
+    ];
+    if a.threads > 0 {
+        args.extend(["--threads".into(), a.threads.to_string()]);
+    }
+    if layout == Layout::ChannelsLast {
+        args.push("--channels-last".into());
+    }
+    let reference = python(a, "simclr_step.py", &args)?;
+    let theirs = reference["steps_per_second"].as_f64().context("reference gave no steps_per_second")?;
+    let flops = num(&reference, "flops_per_step");
+    let r = serde_json::json!({
+        "benchmark": "SimCLR training step, ResNet-18 small-image stem, two views, 32x32 RGB, SGD",
+        "layout": format!("{layout:?}"),
+        "batch": a.batch, "threads": a.threads, "ours_threads": threads, "competing_process": compete, "device": a.device,
+        "ours_steps_per_second": ours, "pytorch_steps_per_second": theirs, "ratio": ours / theirs,
+        "flops_per_step": flops, "matmul_peak_gflops": peak,
+        "ours_gflops": flops * ours / 1e9, "pytorch_gflops": flops * theirs / 1e9,
+        "ours_share_of_peak": flops * ours / 1e9 / peak,
+        "ours_omp_wait_policy": std::env::var("OMP_WAIT_POLICY").ok(),
+        "pytorch": reference,
+    });
+    let beside = if compete { " beside one busy process" } else { "" };
+    println!(
+        "training step ({layout:?}{beside}): ours {:.3} steps/s ({threads} threads), PyTorch {:.3} steps/s, ratio {:.2}; \
+         {:.1} GFLOP/step, ours {:.1} GFLOP/s = {:.0}% of the {:.1} GFLOP/s matmul peak",
+        ours,
+        theirs,
+        ours / theirs,
+        flops / 1e9,
+        flops * ours / 1e9,
+        100.0 * flops * ours / 1e9 / peak,
+        peak
+    );
+    Ok(r)
+}

@@ -30,12 +30,14 @@ pub struct ViewPlan {
     /// robustness experiments); which ones is seeded apart from the augmentations, so the
     /// other views are those of the clean run.
     pub outlier_fraction: f64,
+    /// Batches in NHWC strides (channels-last); the values are the same.
+    pub channels_last: bool,
 }
 
 impl ViewPlan {
     /// `views` global views made with `augment`.
     pub fn new(augment: AugmentConfig, views: usize) -> Self {
-        Self { augments: vec![augment; views], global: views, outlier_fraction: 0.0 }
+        Self { augments: vec![augment; views], global: views, outlier_fraction: 0.0, channels_last: false }
     }
 
     /// The image view `v` of the sample at `pos` is cut from: its own, or (an outlier view)
@@ -94,6 +96,12 @@ impl ViewLoader {
         Ok(self)
     }
 
+    /// Builds batches with NHWC strides (for channels-last convolutions).
+    pub fn with_channels_last(mut self, on: bool) -> Self {
+        Arc::make_mut(&mut self.plan).channels_last = on;
+        self
+    }
+
     pub fn batches_per_epoch(&self) -> u64 {
         (self.set.len() / self.batch) as u64
     }
@@ -126,13 +134,25 @@ impl ViewLoader {
         let views = (0..plan.augments.len())
             .map(|v| {
                 let first = &per_sample[0][v];
+                let (n, c, h, w) = (ids.len() as i64, first.channels, first.height as i64, first.width as i64);
                 let mut data = Vec::with_capacity(ids.len() * first.data.len());
-                for s in &per_sample {
-                    data.extend_from_slice(&s[v].data);
+                if plan.channels_last {
+                    // Each sample's planes interleaved, pixel by pixel: `[N, H, W, C]` in
+                    // memory, seen as `[N, C, H, W]` with NHWC strides.
+                    for s in &per_sample {
+                        let img = &s[v].data;
+                        let plane = img.len() / c;
+                        data.extend((0..plane).flat_map(|i| (0..c).map(move |k| img[k * plane + i])));
+                    }
+                    Ok(Tensor::from_slice(&data).f_view([n, h, w, c as i64])?.f_permute([0, 3, 1, 2])?)
+                } else {
+                    for s in &per_sample {
+                        data.extend_from_slice(&s[v].data);
+                    }
+                    Ok(Tensor::from_slice(&data).f_view([n, c as i64, h, w])?)
                 }
-                Tensor::from_slice(&data).view([ids.len() as i64, first.channels as i64, first.height as i64, first.width as i64])
             })
-            .collect();
+            .collect::<Result<_>>()?;
         Batch::from_views(views)
     }
 
@@ -211,6 +231,22 @@ mod tests {
             assert!(x.equal(y), "batch 6 depends on where the stream started");
         }
         assert!(!batches[5].views()[2].equal(&b6.views()[2]));
+    }
+
+    #[test]
+    fn channels_last_batches_hold_the_same_views_in_nhwc_strides() {
+        let pixels = (0..6 * 3 * 10 * 10).map(|i| (i * 13 % 251) as u8).collect();
+        let set = Arc::new(ImageSet { source: "rgb".into(), n: 6, channels: 3, height: 10, width: 10, pixels, labels: None, class_names: Vec::new() });
+        let cfg = AugmentConfig { size: 8, ..Default::default() };
+        let plain = ViewLoader::new(set.clone(), cfg.clone(), 2, 3, 5).unwrap();
+        let nhwc = ViewLoader::new(set.clone(), cfg, 2, 3, 5).unwrap().with_channels_last(true);
+        let a = ViewLoader::make_batch(set.as_ref(), &plain.plan, 5, &[0, 2, 4], 1).unwrap();
+        let b = ViewLoader::make_batch(set.as_ref(), &nhwc.plan, 5, &[0, 2, 4], 1).unwrap();
+        for (x, y) in a.views().iter().zip(b.views()) {
+            assert_eq!(x.size(), [3, 3, 8, 8]);
+            assert!(x.equal(y), "the layout changed the values");
+            assert!(ssl_core::data::is_channels_last(y) && !ssl_core::data::is_channels_last(x), "strides {:?}", y.stride());
+        }
     }
 
     #[test]

@@ -52,7 +52,22 @@ pub fn build(cfg: &PretrainConfig, set: &dyn ImageSource, device: Device) -> Res
     tch::manual_seed(cfg.train.seed as i64);
     let vs = nn::VarStore::new(device);
     let method = crate::registry().build_method(&cfg.method, &vs, &fit_model_to(cfg, set))?;
+    if cfg.channels_last {
+        to_channels_last(&vs)?;
+    }
     Ok((vs, method))
+}
+
+/// Gives every 4-D variable (convolution weights) NHWC strides, in place: libtorch then
+/// runs the convolutions in channels-last layout. Checkpoints load into them by copying.
+pub fn to_channels_last(vs: &nn::VarStore) -> Result<()> {
+    for (_, mut w) in vs.variables() {
+        if w.dim() == 4 {
+            let nhwc = ssl_core::data::channels_last(&w)?;
+            tch::no_grad(|| w.set_data(&nhwc));
+        }
+    }
+    Ok(())
 }
 
 /// Pre-trains the configured method on unlabelled images; writes checkpoints, metrics
@@ -66,7 +81,7 @@ pub fn pretrain(cfg: &PretrainConfig, resume: impl Into<Resume>) -> Result<Train
     check_input_size(cfg, set.as_ref())?;
     check_memory(cfg, set.as_ref())?;
     let (vs, mut method) = build(cfg, set.as_ref(), device)?;
-    let mut loader = ViewLoader::new(set.clone(), cfg.augment.clone(), cfg.views, cfg.train.batch_size, cfg.train.seed)?;
+    let mut loader = ViewLoader::new(set.clone(), cfg.augment.clone(), cfg.views, cfg.train.batch_size, cfg.train.seed)?.with_channels_last(cfg.channels_last);
     if cfg.local_views() > 0 {
         let local = cfg.multi_crop.local_augment(&cfg.augment, global_side(cfg, set.as_ref())?);
         loader = loader.with_local_views(local, cfg.local_views())?.with_outlier_views(cfg.multi_crop.outlier_fraction)?;

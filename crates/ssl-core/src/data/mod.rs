@@ -3,8 +3,10 @@
 
 mod batch;
 mod epoch_order;
+mod layout;
 mod source;
 
 pub use batch::{Batch, LABELS, WEIGHTS};
 pub use epoch_order::EpochOrder;
+pub use layout::{channels_last, is_channels_last};
 pub use source::BatchSource;

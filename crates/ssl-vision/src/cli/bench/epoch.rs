@@ -76,7 +76,7 @@ pub fn run(a: &Args) -> Result<serde_json::Value> {
     )?;
     let theirs = num(&reference, "seconds");
     let r = serde_json::json!({
-        "benchmark": "one SimCLR epoch from PNG files (Fashion-MNIST 28x28 grey), small ConvNet, batch --epoch-batch",
+        "benchmark": "one SimCLR epoch from PNG files (Fashion-MNIST 28x28 grey), small ConvNet",
         "images": images, "batch": a.epoch_batch, "workers": workers,
         "ours_seconds_in_memory": in_memory, "ours_seconds_streamed": streamed, "reference_seconds": theirs,
         "ratio_in_memory": theirs / in_memory, "ratio_streamed": theirs / streamed,

@@ -88,12 +88,7 @@ pub fn run(a: &Args, layout: Layout, compete: bool) -> Result<serde_json::Value>
     let mut method = build_method("simclr", &vs, &cfg)?;
     let mut views = vec![Tensor::f_randn([a.batch, 3, 32, 32], (Kind::Float, device))?, Tensor::f_randn([a.batch, 3, 32, 32], (Kind::Float, device))?];
     if layout == Layout::ChannelsLast {
-        for (_, mut w) in vs.variables() {
-            if w.dim() == 4 {
-                let nhwc = ssl_core::data::channels_last(&w)?;
-                tch::no_grad(|| w.set_data(&nhwc));
-            }
-        }
+        ssl_vision::pipeline::to_channels_last(&vs)?;
         views = views.iter().map(ssl_core::data::channels_last).collect::<Result<_>>()?;
     }
     let opt_cfg = OptimizerConfig { kind: OptimizerKind::Sgd, momentum: 0.9, weight_decay: 1e-6, ..Default::default() };

@@ -1,0 +1,4 @@
+//! The test executables find libtorch through an rpath: see the `ssl-link` crate.
+fn main() {
+    ssl_link::libtorch();
+}

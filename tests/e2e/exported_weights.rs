@@ -11,7 +11,8 @@ use tch::{nn, Device, Tensor};
 fn exported_backbone_rebuilds_the_encoder_by_name() {
     let dir = temp_dir("export");
     let set = random_rgb_images(16, 3);
-    let mut cfg = PretrainConfig { method: "byol".into(), device: "cpu".into(), out: dir.join("run"), ..Default::default() };
+    let mut cfg = PretrainConfig::default().with_method("byol").with_out(dir.join("run"));
+    cfg.device = "cpu".into();
     cfg.model.backbone.kind = "resnet18".into();
     cfg.model.projector_hidden = 32;
     cfg.model.projector_dim = 16;

@@ -97,8 +97,8 @@ fn registry() -> Registry {
 }
 
 fn model_config() -> MethodConfig {
-    let backbone = BackboneConfig { kind: "signal-net".into(), in_channels: 12, small_image_stem: false, width: 8, stages: 3 };
-    MethodConfig { backbone, projector_hidden: 16, projector_dim: 8, predictor_hidden: 16, ..Default::default() }.with_option("momentum", 0.95)
+    let backbone = BackboneConfig::new("signal-net", 12).with_shape(8, 3).with_small_image_stem(false);
+    MethodConfig::default().with_backbone(backbone).with_heads(16, 8, 16).with_option("momentum", 0.95)
 }
 
 /// Two noisy views of sine waves of a few frequencies; batch `i` depends on `i` only.
@@ -154,22 +154,14 @@ impl BatchSource for Signals {
 }
 
 fn train_config() -> TrainConfig {
-    TrainConfig {
-        steps: 8,
-        batch_size: 16,
-        lr: 0.01,
-        warmup_steps: 1,
-        checkpoint_every: 4,
-        log_every: 1,
-        progress: false,
-        seed: 11,
-        optimizer: ssl_core::train::OptimizerConfig { kind: ssl_core::train::OptimizerKind::Adamw, ..Default::default() },
-        param_groups: vec![
-            ParamGroup { prefix: "predictor.".into(), lr_scale: 5.0, ..Default::default() },
-            ParamGroup { prefix: "backbone.".into(), freeze_steps: 2, ..Default::default() },
-        ],
-        ..Default::default()
-    }
+    let mut cfg = TrainConfig::default()
+        .with_schedule(8, 16, 0.01, 1)
+        .with_checkpoint_every(4)
+        .with_seed(11)
+        .with_optimizer(ssl_core::train::OptimizerConfig::new(ssl_core::train::OptimizerKind::Adamw));
+    (cfg.log_every, cfg.progress) = (1, false);
+    cfg.param_groups = vec![ParamGroup::new("predictor.").with_lr_scale(5.0), ParamGroup::new("backbone.").with_freeze_steps(2)];
+    cfg
 }
 
 /// Builds the method and trains it into `out` (resuming when asked).
@@ -299,7 +291,8 @@ fn a_loop_of_its_own_checkpoints_its_extra_state_and_resumes_exactly() {
             let w = (vs.root() / "value").f_zeros("w", &[1]).unwrap();
             (vs, ReplayLoop { w, replay: Tensor::zeros([8, 2], (Kind::Float, Device::Cpu)), epsilon: 0.5, fail_at })
         };
-        let cfg = TrainConfig { steps: 10, batch_size: 2, lr: 0.1, warmup_steps: 0, checkpoint_every: 4, log_every: 1, progress: false, ..Default::default() };
+        let mut cfg = TrainConfig::default().with_schedule(10, 2, 0.1, 0).with_checkpoint_every(4);
+        (cfg.log_every, cfg.progress) = (1, false);
         let trainer = Trainer::new(cfg, out.to_path_buf(), serde_json::json!({}), vec![], Device::Cpu);
         let (vs, mut l) = make(fail_at);
         if fail_at.is_some() {
@@ -329,7 +322,7 @@ fn fine_tune(pre: &std::path::Path, out: &std::path::Path, hang_at: Option<u64>,
     let mut model = ssl_core::train::Classifier::new(&vs, &registry(), &model_config().backbone, 4)?;
     ssl_core::train::load_encoder(pre, "signal-encoder", &vs, "encoder.")?;
     let mut cfg = train_config();
-    cfg.param_groups = vec![ParamGroup { prefix: "encoder.".into(), lr_scale: 0.1, freeze_steps: 2, ..Default::default() }];
+    cfg.param_groups = vec![ParamGroup::new("encoder.").with_lr_scale(0.1).with_freeze_steps(2)];
     let trainer = Trainer::new(cfg.clone(), out.to_path_buf(), serde_json::to_value(&cfg)?, vec![], Device::Cpu);
     let (mut train, mut val) = (Signals::new(hang_at), Signals::new(None));
     trainer.fine_tune(&vs, &mut ssl_core::train::FineTune::new(&mut model, &mut train).with_validation(&mut val, 1), resume)?;

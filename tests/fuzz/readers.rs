@@ -285,15 +285,8 @@ fn mutated_npy_spectra() {
 fn mutated_checkpoints() {
     let dir = tmp("ckpt");
     let ckpts = ssl_core::train::CheckpointDir::new(dir.join("checkpoints"), 1);
-    let meta = ssl_core::train::CheckpointMeta {
-        step: 1,
-        seed: 0,
-        method: "simclr".into(),
-        config: serde_json::json!({"train": {"steps": 3}}),
-        threads: 1,
-        data_fingerprint: None,
-        checksums: Default::default(),
-    };
+    let mut meta = ssl_core::train::CheckpointMeta::new(1, 0, "simclr", serde_json::json!({"train": {"steps": 3}}));
+    meta.threads = 1;
     let tensors =
         vec![("model/w".to_string(), tch::Tensor::from_slice(&[1f32, 2.0, 3.0, 4.0]).view([2, 2])), ("optim/steps".to_string(), tch::Tensor::from(3i64))];
     let step = ckpts.save(&meta, &tensors, &[]).unwrap();

@@ -63,6 +63,7 @@ pub struct Overrides {
 }
 
 impl Overrides {
+    /// No overrides.
     pub fn new() -> Self {
         Self::default()
     }

@@ -8,6 +8,47 @@
 //!
 //! Data flows one way: [`data::BatchSource`] -> [`data::Batch`] -> [`Method::loss`] ->
 //! [`reduction::ViewReduction`] -> [`train::Trainer::run`].
+//!
+//! ```
+//! use ssl_core::objectives::{l2_normalize, nt_xent};
+//! use tch::{Device, Kind, Tensor};
+//!
+//! // Two views of 4 samples whose projections are identical: every negative is as
+//! // similar as the positive, so NT-Xent is exactly log(2N - 1).
+//! let z = l2_normalize(&Tensor::ones([4, 8], (Kind::Float, Device::Cpu)));
+//! let loss = nt_xent(&z, &z, 0.5)?.double_value(&[]);
+//! assert!((loss - 7f64.ln()).abs() < 1e-5);
+//! # Ok::<(), anyhow::Error>(())
+//! ```
+//!
+//! ## Methods and their papers
+//!
+//! | method | objective | paper |
+//! |---|---|---|
+//! | SimCLR (NT-Xent) | [`objectives::nt_xent`] | Chen et al. 2020, [arXiv 2002.05709](https://arxiv.org/abs/2002.05709) |
+//! | MoCo v2 / v3 | [`objectives::moco_infonce`], [`objectives::moco_v3`] | [arXiv 2003.04297](https://arxiv.org/abs/2003.04297), [arXiv 2104.02057](https://arxiv.org/abs/2104.02057) |
+//! | BYOL | [`objectives::byol`] | Grill et al. 2020, [arXiv 2006.07733](https://arxiv.org/abs/2006.07733) |
+//! | SimSiam | [`objectives::simsiam`] | Chen & He 2021, [arXiv 2011.10566](https://arxiv.org/abs/2011.10566) |
+//! | Barlow Twins | [`objectives::barlow_twins`] | Zbontar et al. 2021, [arXiv 2103.03230](https://arxiv.org/abs/2103.03230) |
+//! | VICReg | [`objectives::vicreg`] | Bardes et al. 2022, [arXiv 2105.04906](https://arxiv.org/abs/2105.04906) |
+//! | UniGrad | [`objectives::unigrad`] | Tao et al. 2022, [arXiv 2112.05141](https://arxiv.org/abs/2112.05141) |
+//! | NAC | [`objectives::nac`] | Park et al. 2022, [arXiv 2112.04014](https://arxiv.org/abs/2112.04014) |
+//! | SwAV (Sinkhorn-Knopp, multi-crop) | [`objectives::swav`] | Caron et al. 2020, [arXiv 2006.09882](https://arxiv.org/abs/2006.09882) |
+//! | UOTA view weighting | [`uota`] | Ge et al. 2022, [arXiv 2112.08132](https://arxiv.org/abs/2112.08132) |
+//! | weighted kNN evaluation | [`eval::knn_accuracy`] | Wu et al. 2018, [arXiv 1805.01978](https://arxiv.org/abs/1805.01978) |
+//! | ResNet backbones | [`blocks`] | He et al. 2016, [arXiv 1512.03385](https://arxiv.org/abs/1512.03385) |
+//! | LARS optimiser | [`train::OptimizerKind`] | You et al. 2017, [arXiv 1708.03888](https://arxiv.org/abs/1708.03888) |
+//!
+//! ## Cargo features
+//!
+//! - `plots` (off by default): the font, palette and PNG helpers ([`plots`]) the
+//!   modality crates' command lines draw with; pulls in `plotters` and `image`.
+//!
+//! ## Linking
+//!
+//! Executables that use this crate find libtorch at run time through an rpath set by
+//! the `ssl-link` crate: call `ssl_link::libtorch()` from your `build.rs`.
+#![warn(missing_docs)]
 
 pub mod blocks;
 pub mod cli;

@@ -12,9 +12,11 @@ use tch::Tensor;
 
 /// Where training stands, for schedules inside a method (EMA momentum, ...).
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct StepContext {
     /// Optimiser steps completed before this one.
     pub step: usize,
+    /// Optimiser steps of the whole run.
     pub total_steps: usize,
     /// Micro-batch within the step (gradient accumulation), 0 without accumulation.
     pub micro: usize,
@@ -24,6 +26,17 @@ pub struct StepContext {
 }
 
 impl StepContext {
+    /// The context of the first micro-batch of step `step` of `total_steps`, drawing
+    /// from `seed` (the trainer derives it from the run seed and the step).
+    pub fn new(step: usize, total_steps: usize, seed: u64) -> Self {
+        Self { step, total_steps, micro: 0, seed }
+    }
+
+    /// The same step at micro-batch `micro` (gradient accumulation).
+    pub fn with_micro(self, micro: usize) -> Self {
+        Self { micro, ..self }
+    }
+
     /// A random generator for this micro-batch's draws.
     pub fn rng(&self) -> rand_chacha::ChaCha8Rng {
         crate::seed::rng(&[self.seed, crate::seed::tag::MICRO, self.micro as u64])
@@ -80,6 +93,7 @@ impl MethodLoss {
         }
     }
 
+    /// The named extra terms, in the order they were added.
     pub fn terms(&self) -> &[(String, Tensor)] {
         &self.terms
     }
@@ -103,11 +117,14 @@ impl MethodLoss {
 /// holding the variables under `prefix.` with the prefix removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Export {
+    /// Export name: the file in each checkpoint is `<name>.safetensors`.
     pub name: String,
+    /// Name prefix of the encoder's variables, without the trailing `.`.
     pub prefix: String,
 }
 
 impl Export {
+    /// The export `name` of the variables under `prefix.`.
     pub fn new(name: &str, prefix: &str) -> Self {
         Self { name: name.to_string(), prefix: prefix.to_string() }
     }

@@ -6,6 +6,7 @@ use crate::uota::{uota_weighted_loss, UotaConfig};
 use anyhow::Result;
 use tch::Tensor;
 
+/// How the SSL loop turns a method's per-view losses `[N, V]` into the loss of the step.
 pub trait ViewReduction: Send {
     /// The loss of the step from per-view losses `[N, V]` and unit-norm projections
     /// `[N, V, D]`.

@@ -21,10 +21,15 @@ pub trait MethodOptions: Serialize + DeserializeOwned + Default + 'static {
 /// (the `[model]` table of a config file).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct MethodConfig {
+    /// The encoder (the `[model.backbone]` table).
     pub backbone: BackboneConfig,
+    /// Hidden width of the projector heads, 1 to 65536.
     pub projector_hidden: i64,
+    /// Output width of the projector, 1 to 65536.
     pub projector_dim: i64,
+    /// Hidden width of the predictor (BYOL, MoCo v3), 1 to 65536.
     pub predictor_hidden: i64,
     /// The method's own settings (`ssl-vision methods` lists each method's keys and
     /// defaults); keys left out take the method's defaults.
@@ -38,6 +43,7 @@ impl Default for MethodConfig {
 }
 
 impl MethodConfig {
+    /// Checks the shared widths (1 to 65536) and the backbone configuration.
     pub fn validate(&self) -> Result<()> {
         for (name, v) in [("projector_hidden", self.projector_hidden), ("projector_dim", self.projector_dim), ("predictor_hidden", self.predictor_hidden)] {
             if !(1..=65_536).contains(&v) {
@@ -45,6 +51,16 @@ impl MethodConfig {
             }
         }
         self.backbone.validate()
+    }
+
+    /// The same configuration with the backbone `backbone`.
+    pub fn with_backbone(self, backbone: BackboneConfig) -> Self {
+        Self { backbone, ..self }
+    }
+
+    /// The same with projector (hidden, output) and predictor hidden widths.
+    pub fn with_heads(self, projector_hidden: i64, projector_dim: i64, predictor_hidden: i64) -> Self {
+        Self { projector_hidden, projector_dim, predictor_hidden, ..self }
     }
 
     /// The same configuration with one option set (e.g. `("temperature", 0.5)`).
@@ -57,12 +73,16 @@ impl MethodConfig {
 /// What a method's builder gets: where its variables live, the shared settings, and the
 /// backbones it may build.
 pub struct BuildContext<'a> {
+    /// The store the method's variables are created in.
     pub vs: &'a nn::VarStore,
+    /// The shared settings, with the method's options table.
     pub model: &'a MethodConfig,
+    /// The registered backbones the method may build.
     pub backbones: &'a [BackboneSpec],
 }
 
 impl BuildContext<'_> {
+    /// The root path of `vs`.
     pub fn root(&self) -> nn::Path<'_> {
         self.vs.root()
     }
@@ -100,7 +120,9 @@ type BuildFn = Box<dyn Fn(&BuildContext, &serde_json::Map<String, serde_json::Va
 
 /// A registered method: its name, a one-line summary, its options and its builder.
 pub struct MethodSpec {
+    /// Registry name, as configs and CLIs give it (e.g. `simclr`).
     pub name: &'static str,
+    /// One-line description for `methods` listings.
     pub summary: &'static str,
     /// Whether its loss decomposes per view (so a view reduction such as UOTA applies).
     pub per_view: bool,
@@ -165,10 +187,13 @@ type BackboneBuildFn = fn(&nn::Path, &BackboneConfig) -> Result<Box<dyn Backbone
 
 /// A registered backbone.
 pub struct BackboneSpec {
+    /// Registry name, the `kind` of a [`BackboneConfig`] (e.g. `resnet18`).
     pub name: &'static str,
+    /// One-line description for `methods` listings.
     pub summary: &'static str,
     /// The smallest input side it accepts (after its downsampling).
     pub min_input: usize,
+    /// Builds the backbone under a path from its configuration.
     pub build: BackboneBuildFn,
 }
 
@@ -229,18 +254,22 @@ impl Registry {
         Ok(())
     }
 
+    /// The registered methods, in registration order.
     pub fn methods(&self) -> &[MethodSpec] {
         &self.methods
     }
 
+    /// The registered backbones, in registration order.
     pub fn backbones(&self) -> &[BackboneSpec] {
         &self.backbones
     }
 
+    /// The method called `name`, or an error listing the registered ones.
     pub fn method(&self, name: &str) -> Result<&MethodSpec> {
         find(&self.methods, name, "method", |s| s.name)
     }
 
+    /// The backbone called `name`, or an error listing the registered ones.
     pub fn backbone(&self, name: &str) -> Result<&BackboneSpec> {
         find(&self.backbones, name, "backbone", |s| s.name)
     }

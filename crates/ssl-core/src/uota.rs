@@ -8,7 +8,9 @@ use tch::{Kind, Tensor};
 /// paper: half); `tau` flattens the weights (350 in the official code).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct UotaConfig {
+    /// Whether UOTA weights the views; when off, the loss is the plain mean.
     pub enabled: bool,
     /// Fraction of training before weighting starts, in `[0, 1]`.
     pub start_fraction: f64,

@@ -10,7 +10,7 @@ fn resnets_have_torchvision_names_and_shapes() {
     let fixture: serde_json::Value = serde_json::from_str(include_str!("fixtures/torchvision_resnet.json")).unwrap();
     for name in ["resnet18", "resnet34"] {
         let vs = nn::VarStore::new(Device::Cpu);
-        let cfg = BackboneConfig { kind: name.into(), in_channels: 3, small_image_stem: false, width: 1, stages: 3 };
+        let cfg = BackboneConfig::new(name, 3).with_shape(1, 3).with_small_image_stem(false);
         let net = Registry::core().build_backbone(&vs.root(), &cfg).unwrap();
         let ours: BTreeMap<String, Vec<i64>> = vs.variables().into_iter().map(|(k, v)| (k, v.size())).collect();
         let theirs: BTreeMap<String, Vec<i64>> =
@@ -41,31 +41,29 @@ fn pooling_takes_any_number_of_trailing_dimensions() {
 #[test]
 fn small_image_stem_keeps_resolution_and_takes_any_channels() {
     let vs = nn::VarStore::new(Device::Cpu);
-    let cfg = BackboneConfig { kind: "resnet18".into(), in_channels: 1, small_image_stem: true, width: 1, stages: 3 };
+    let cfg = BackboneConfig::new("resnet18", 1).with_shape(1, 3);
     let reg = Registry::core();
     let net = reg.build_backbone(&vs.root(), &cfg).unwrap();
     let conv1 = vs.variables()["conv1.weight"].size();
     assert_eq!(conv1, [64, 1, 3, 3]);
     assert_eq!(net.forward_t(&Tensor::rand([3, 1, 32, 32], (Kind::Float, Device::Cpu)), true).size(), [3, 512]);
     let vs = nn::VarStore::new(Device::Cpu);
-    let small =
-        reg.build_backbone(&vs.root(), &BackboneConfig { kind: "small-convnet".into(), in_channels: 3, small_image_stem: true, width: 8, stages: 3 }).unwrap();
+    let small = reg.build_backbone(&vs.root(), &BackboneConfig::new("small-convnet", 3).with_shape(8, 3)).unwrap();
     assert_eq!(small.out_dim(), 32);
     assert_eq!(small.forward_t(&Tensor::rand([2, 3, 28, 28], (Kind::Float, Device::Cpu)), false).size(), [2, 32]);
     assert_eq!(small.feature_maps(&Tensor::rand([2, 3, 28, 28], (Kind::Float, Device::Cpu)), false).unwrap().last().unwrap().size(), [2, 32, 7, 7]);
     // Four stages: widths 8-16-32-64, the last at 3x3; maps of 1 px are not pooled further.
     let vs4 = nn::VarStore::new(Device::Cpu);
-    let four =
-        reg.build_backbone(&vs4.root(), &BackboneConfig { kind: "small-convnet".into(), in_channels: 1, small_image_stem: true, width: 8, stages: 4 }).unwrap();
+    let four = reg.build_backbone(&vs4.root(), &BackboneConfig::new("small-convnet", 1).with_shape(8, 4)).unwrap();
     assert_eq!((four.out_dim(), four.feature_channels()), (64, vec![8, 16, 32, 64]));
     let maps = four.feature_maps(&Tensor::rand([2, 1, 28, 28], (Kind::Float, Device::Cpu)), false).unwrap();
     assert_eq!(maps.iter().map(|m| m.size()[2]).collect::<Vec<_>>(), [28, 14, 7, 3]);
     assert_eq!(four.forward_t(&Tensor::rand([2, 1, 4, 4], (Kind::Float, Device::Cpu)), false).size(), [2, 64]);
     assert!(vs4.variables().contains_key("conv4.weight"));
-    assert!(reg.build_backbone(&vs.root(), &BackboneConfig { in_channels: 0, ..Default::default() }).is_err());
-    assert!(reg.build_backbone(&vs.root(), &BackboneConfig { stages: 0, ..Default::default() }).is_err());
-    assert!(reg.build_backbone(&vs.root(), &BackboneConfig { stages: 7, ..Default::default() }).is_err());
-    let err = reg.build_backbone(&vs.root(), &BackboneConfig { kind: "resnet19".into(), ..Default::default() }).unwrap_err().to_string();
+    assert!(reg.build_backbone(&vs.root(), &BackboneConfig::new("small-convnet", 0)).is_err());
+    assert!(reg.build_backbone(&vs.root(), &BackboneConfig::default().with_shape(32, 0)).is_err());
+    assert!(reg.build_backbone(&vs.root(), &BackboneConfig::default().with_shape(32, 7)).is_err());
+    let err = reg.build_backbone(&vs.root(), &BackboneConfig::new("resnet19", 3)).unwrap_err().to_string();
     assert!(err.contains("resnet19") && err.contains("small-convnet"), "{err}");
 }
 

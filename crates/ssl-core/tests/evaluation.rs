@@ -22,10 +22,16 @@ fn clusters(n_train: i64, n_test: i64, classes: i64, dim: i64, spread: f64, seed
     (xtr, ytr, xte, yte)
 }
 
+/// The default probe settings with `change` applied.
+fn probe(change: impl FnOnce(&mut LinearProbeConfig)) -> LinearProbeConfig {
+    let mut cfg = LinearProbeConfig::default();
+    change(&mut cfg);
+    cfg
+}
 #[test]
 fn knn_separates_clusters_and_fails_on_noise() {
     let (xtr, ytr, xte, yte) = clusters(50, 20, 4, 16, 0.5, 1);
-    let cfg = KnnConfig { k: 20, ..Default::default() };
+    let cfg = KnnConfig::new(20, 0.1);
     assert!(knn_accuracy(&xtr, &ytr, &xte, &yte, cfg).unwrap() > 0.99);
     // Random labels on the test side: near chance (0.25).
     let shuffled = yte.index_select(0, &Tensor::randperm(80, (Kind::Int64, Device::Cpu)));
@@ -40,19 +46,19 @@ fn knn_weighted_vote_by_hand() {
     let ytr = Tensor::from_slice(&[1i64, 0, 0]);
     let q = Tensor::from_slice(&[1.0f32, 0.0]).view([1, 2]);
     // k = 1: the nearest is class 1.
-    assert_eq!(knn_accuracy(&xtr, &ytr, &q, &Tensor::from_slice(&[1i64]), KnnConfig { k: 1, temperature: 0.1, chunk: 8 }).unwrap(), 1.0);
+    assert_eq!(knn_accuracy(&xtr, &ytr, &q, &Tensor::from_slice(&[1i64]), KnnConfig::new(1, 0.1).with_chunk(8)).unwrap(), 1.0);
     // k = 3, mild temperature: the two near ones outvote the exact match.
-    let two_near = knn_accuracy(&xtr, &ytr, &q, &Tensor::from_slice(&[0i64]), KnnConfig { k: 3, temperature: 1.0, chunk: 8 }).unwrap();
+    let two_near = knn_accuracy(&xtr, &ytr, &q, &Tensor::from_slice(&[0i64]), KnnConfig::new(3, 1.0).with_chunk(8)).unwrap();
     assert_eq!(two_near, 1.0);
     // Very low temperature: the exact match dominates the vote.
-    let sharp = knn_accuracy(&xtr, &ytr, &q, &Tensor::from_slice(&[1i64]), KnnConfig { k: 3, temperature: 0.001, chunk: 8 }).unwrap();
+    let sharp = knn_accuracy(&xtr, &ytr, &q, &Tensor::from_slice(&[1i64]), KnnConfig::new(3, 0.001).with_chunk(8)).unwrap();
     assert_eq!(sharp, 1.0);
 }
 
 #[test]
 fn linear_probe_learns_a_linear_rule() {
     let (xtr, ytr, xte, yte) = clusters(100, 30, 3, 8, 0.5, 3);
-    let r = linear_probe(&xtr, &ytr, &xte, &yte, &LinearProbeConfig { epochs: 20, batch_size: 32, ..Default::default() }).unwrap();
+    let r = linear_probe(&xtr, &ytr, &xte, &yte, &probe(|c| (c.epochs, c.batch_size) = (20, 32))).unwrap();
     assert!(r.test_accuracy > 0.95 && r.train_accuracy > 0.95, "{r:?}");
     assert!(linear_probe(&xtr, &ytr.narrow(0, 0, 5), &xte, &yte, &Default::default()).is_err());
 }
@@ -61,7 +67,7 @@ fn linear_probe_learns_a_linear_rule() {
 fn linear_probe_chooses_on_a_validation_split_never_on_the_test_set() {
     // Overlapping clusters: the probes differ by seed, and the test set is noisy.
     let (xtr, ytr, xte, yte) = clusters(200, 100, 4, 16, 3.0, 7);
-    let cfg = LinearProbeConfig { epochs: 8, weight_decays: vec![0.0, 0.5], seeds: 3, ..Default::default() };
+    let cfg = probe(|c| (c.epochs, c.weight_decays, c.seeds) = (8, vec![0.0, 0.5], 3));
     let r = linear_probe(&xtr, &ytr, &xte, &yte, &cfg).unwrap();
     assert_eq!(r.runs.iter().map(|p| p.seed).collect::<Vec<_>>(), [0, 1, 2]);
     let tests: Vec<f64> = r.runs.iter().map(|p| p.test_accuracy).collect();
@@ -76,12 +82,7 @@ fn linear_probe_chooses_on_a_validation_split_never_on_the_test_set() {
     }
     assert!(s.test_accuracy < 0.5 && r.test_accuracy > 0.6, "{} vs {}", s.test_accuracy, r.test_accuracy);
     // Bad settings are named.
-    for bad in [
-        LinearProbeConfig { val_fraction: 0.0, ..Default::default() },
-        LinearProbeConfig { seeds: 0, ..Default::default() },
-        LinearProbeConfig { weight_decays: vec![], ..Default::default() },
-        LinearProbeConfig { weight_decays: vec![f64::NAN], ..Default::default() },
-    ] {
+    for bad in [probe(|c| c.val_fraction = 0.0), probe(|c| c.seeds = 0), probe(|c| c.weight_decays = vec![]), probe(|c| c.weight_decays = vec![f64::NAN])] {
         let err = linear_probe(&xtr, &ytr, &xte, &yte, &bad).unwrap_err().to_string();
         assert!(err.contains("linear probe"), "{err}");
     }

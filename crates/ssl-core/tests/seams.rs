@@ -10,7 +10,7 @@ use support::{method_config, serial, tmp, train_config, trainer, weights, Protot
 use tch::{nn, Device, Kind, Tensor};
 
 fn ctx(step: usize) -> StepContext {
-    StepContext { step, total_steps: 10, micro: 0, seed: 3 }
+    StepContext::new(step, 10, 3)
 }
 
 #[test]
@@ -139,8 +139,8 @@ fn parameter_groups_freeze_then_scale_the_learning_rate() {
         let vs = nn::VarStore::new(Device::Cpu);
         let enc = (vs.root() / "enc").f_zeros("w", &[2, 2]).unwrap();
         let head = (vs.root() / "head").f_zeros("w", &[2, 2]).unwrap();
-        let cfg = OptimizerConfig { kind, momentum: 0.0, weight_decay: 0.0, ..Default::default() };
-        let group = ParamGroup { prefix: "enc.".into(), lr_scale: 0.5, freeze_steps: 2, ..Default::default() };
+        let cfg = OptimizerConfig::new(kind).with_momentum(0.0).with_weight_decay(0.0);
+        let group = ParamGroup::new("enc.").with_lr_scale(0.5).with_freeze_steps(2);
         let mut opt = Optimizer::with_groups(cfg.clone(), vs.variables(), &[group]).unwrap();
         let mut step = || {
             opt.zero_grad();
@@ -155,7 +155,7 @@ fn parameter_groups_freeze_then_scale_the_learning_rate() {
         let (e3, _) = step();
         // Both SGD and AdamW's first (bias-corrected) update move by the group's rate.
         assert!((e3 + 0.05).abs() < 1e-3, "{kind:?}: first update after unfreezing is {e3}, expected -0.05");
-        let missing = ParamGroup { prefix: "decoder.".into(), ..Default::default() };
+        let missing = ParamGroup::new("decoder.");
         let err = Optimizer::with_groups(cfg, vs.variables(), &[missing]).err().unwrap().to_string();
         assert!(err.contains("decoder."), "{err}");
     }
@@ -201,7 +201,7 @@ fn fine_tuning_loads_a_pretrained_encoder_freezes_it_then_tunes_it_slowly_and_re
     let reg = Registry::core();
     let mut cfg = train_config(6);
     cfg.checkpoint_every = 3;
-    cfg.param_groups = vec![ParamGroup { prefix: "encoder.".into(), lr_scale: 0.1, freeze_steps: 3, ..Default::default() }];
+    cfg.param_groups = vec![ParamGroup::new("encoder.").with_lr_scale(0.1).with_freeze_steps(3)];
     let run = |out: &std::path::Path, fail_at: Option<u64>| {
         let build = || {
             tch::manual_seed(5);

@@ -183,7 +183,7 @@ fn weight_decay_skips_biases_and_norms_and_optimisers_step_downhill() {
         let vs = nn::VarStore::new(Device::Cpu);
         let w = vs.root().f_ones("w", &[3, 3]).unwrap();
         let b = vs.root().f_ones("b", &[3]).unwrap();
-        let cfg = OptimizerConfig { kind, weight_decay: 0.5, momentum: 0.0, ..Default::default() };
+        let cfg = OptimizerConfig::new(kind).with_weight_decay(0.5).with_momentum(0.0);
         let mut opt = Optimizer::new(cfg, vs.variables());
         // Zero loss gradient: only weight decay can move the parameters.
         opt.zero_grad();
@@ -193,7 +193,7 @@ fn weight_decay_skips_biases_and_norms_and_optimisers_step_downhill() {
         assert!(w.double_value(&[0, 0]) < 1.0, "{kind:?}: weight was not decayed");
         // A quadratic bowl: a few steps reduce it.
         let x = vs.root().f_var_copy("x", &Tensor::from_slice(&[3.0f32, -2.0]).view([1, 2])).unwrap();
-        let mut opt = Optimizer::new(OptimizerConfig { kind, weight_decay: 0.0, ..Default::default() }, vs.variables());
+        let mut opt = Optimizer::new(OptimizerConfig::new(kind).with_weight_decay(0.0), vs.variables());
         let f0 = x.square().sum(Kind::Float).double_value(&[]);
         for _ in 0..20 {
             opt.zero_grad();
@@ -366,15 +366,8 @@ fn a_checkpoint_is_never_written_with_non_finite_buffers() {
 fn a_failed_checkpoint_write_leaves_no_temporary_folder() {
     let out = tmp("failed-save");
     let ckpts = CheckpointDir::new(out.join("checkpoints"), 2);
-    let meta = ssl_core::train::CheckpointMeta {
-        step: 1,
-        seed: 0,
-        method: "x".into(),
-        config: serde_json::json!({}),
-        threads: 1,
-        data_fingerprint: None,
-        checksums: Default::default(),
-    };
+    let mut meta = ssl_core::train::CheckpointMeta::new(1, 0, "x", serde_json::json!({}));
+    meta.threads = 1;
     let t = vec![("a".to_string(), Tensor::from_slice(&[1f32, 2.0]))];
     // A file name inside a folder that does not exist makes the write fail half-way.
     let again = vec![("a".to_string(), Tensor::from_slice(&[1f32, 2.0]))];

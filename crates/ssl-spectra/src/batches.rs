@@ -5,6 +5,7 @@ use anyhow::Result;
 use ssl_core::data::{Batch, BatchSource, EpochOrder, WEIGHTS};
 use tch::{Kind, Tensor};
 
+/// The [`BatchSource`] of a DESOM fit: shuffled batches of spectra and their pixel weights.
 pub struct SpectraBatches {
     flux: Tensor,
     weight: Tensor,

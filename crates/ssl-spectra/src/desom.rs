@@ -18,6 +18,7 @@ use tch::{nn, nn::Module, Kind, Tensor};
 /// Encoder architecture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Architecture {
     /// Fully connected `[d, hidden..., latent]`, mirrored in the decoder (the paper's).
     Mlp,
@@ -25,15 +26,24 @@ pub enum Architecture {
     Conv,
 }
 
+/// Settings of DESOM.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct DesomConfig {
+    /// Grid of the SOM layer (default 15 x 15).
     pub shape: MapShape,
+    /// Encoder architecture (default MLP).
     pub architecture: Architecture,
+    /// Hidden widths, input side first (default 500, 500, 2000); mirrored by the decoder, unused by the conv encoder.
     pub hidden: Vec<i64>,
+    /// Dimension of the latent codes (default 10).
     pub latent: i64,
+    /// Weight of the SOM term in the loss (default 0.001).
     pub gamma: f64,
+    /// Neighbourhood temperature when the SOM term starts, in grid steps (default 10).
     pub t_max: f64,
+    /// Neighbourhood temperature at the last step, in grid steps (default 0.1).
     pub t_min: f64,
     /// Optimiser steps of autoencoder-only pre-training before the SOM term is added.
     pub pretrain_steps: usize,
@@ -127,6 +137,7 @@ impl Decoder {
         Self { linears }
     }
 
+    /// Spectra `[N, L]` decoded from latent codes `[N, latent]`.
     pub fn forward(&self, z: &Tensor) -> Tensor {
         let mut x = z.shallow_clone();
         let last = self.linears.len() - 1;
@@ -140,10 +151,15 @@ impl Decoder {
     }
 }
 
+/// The DESOM method: the autoencoder and the SOM prototypes of its latent space.
 pub struct Desom {
+    /// The encoder, exported as the backbone.
     pub encoder: Encoder,
+    /// The decoder.
     pub decoder: Decoder,
+    /// Prototypes of the map nodes in latent space, `[K, latent]` (trained).
     pub prototypes: Tensor,
+    /// Grid of the SOM layer.
     pub shape: MapShape,
     cfg: DesomConfig,
     grid: Tensor,
@@ -154,6 +170,8 @@ pub struct Desom {
 }
 
 impl Desom {
+    /// Builds the networks and zeroed prototypes in `vs` for spectra of `pixels`, after
+    /// checking the sizes, the temperatures and the memory they need.
     pub fn new(vs: &nn::VarStore, pixels: i64, cfg: &DesomConfig) -> Result<Self> {
         cfg.shape.validate()?;
         if cfg.latent < 1 || cfg.hidden.iter().any(|h| !(1..=100_000).contains(h)) || cfg.latent > 100_000 || pixels < 16 {
@@ -216,6 +234,7 @@ impl Desom {
         tch::no_grad(|| self.decoder.forward(&self.prototypes))
     }
 
+    /// Whether the prototypes have been set from encodings (done once pre-training ends).
     pub fn is_initialised(&self) -> bool {
         self.initialised
     }

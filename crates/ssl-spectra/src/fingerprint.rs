@@ -64,12 +64,17 @@ mod tests {
 
 /// How well a second map over fingerprints groups objects of the same kind.
 #[derive(Debug, Clone, serde::Serialize)]
+#[non_exhaustive]
 pub struct GroupingReport {
+    /// Number of objects (rows of the fingerprint matrix).
     pub objects: usize,
     /// DESOM-2 node of each object (row order of the fingerprints).
     pub nodes: Vec<usize>,
+    /// Purity of the DESOM-2 nodes against the known kinds, in `[0, 1]`.
     pub purity: f64,
+    /// Normalised mutual information between DESOM-2 nodes and kinds, in `[0, 1]`.
     pub nmi: f64,
+    /// Leave-one-out nearest-neighbour accuracy of the kinds from the fingerprints (L1).
     pub nearest_neighbour_agreement: f64,
 }
 

@@ -11,8 +11,11 @@ use std::path::Path;
 /// One SSP: age (Gyr), metallicity [M/H], flux on the common grid.
 #[derive(Debug, Clone)]
 pub struct Ssp {
+    /// Age of the population, in Gyr.
     pub age: f64,
+    /// Metallicity [M/H], in dex.
     pub metallicity: f64,
+    /// Flux on the grid's wavelengths, one value per pixel.
     pub flux: Vec<f32>,
 }
 
@@ -39,9 +42,13 @@ pub fn load_ssps(dir: &Path) -> Result<(Vec<f64>, Vec<Ssp>)> {
 /// A kind of galaxy: which SSPs its spaxels mix.
 #[derive(Debug, Clone, Copy)]
 pub struct GalaxyKind {
+    /// Name of the kind, e.g. `star-forming`.
     pub name: &'static str,
+    /// Ages `(min, max)` of the SSPs it mixes, in Gyr (inclusive).
     pub ages: (f64, f64),
+    /// Metallicities `(min, max)` [M/H] of the SSPs it mixes (inclusive).
     pub metallicities: (f64, f64),
+    /// Range of a galaxy's dust `A_V`; spaxels scatter by 0.1 around it and are reddened by `(λ / 5500 Å)^(-0.7 A_V)`.
     pub dust: (f64, f64),
 }
 
@@ -55,11 +62,17 @@ pub const KINDS: [GalaxyKind; 4] = [
 
 /// Settings of the generator.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct GalaxyConfig {
+    /// Galaxies generated of each kind (default 8).
     pub galaxies_per_kind: usize,
+    /// Spaxels (spectra) per galaxy (default 60).
     pub spaxels: usize,
+    /// Range of each spaxel's signal-to-noise ratio, mean flux over the noise sigma (default `(10, 40)`).
     pub snr: (f64, f64),
+    /// Range of each galaxy's velocity dispersion, as a Gaussian smoothing sigma in pixels (default `(1, 4)`).
     pub sigma_pixels: (f64, f64),
+    /// Seed of the random draws; the same seed gives the same spectra.
     pub seed: u64,
 }
 

@@ -16,7 +16,9 @@ use tch::{nn, Device, Kind, Tensor};
 /// Which map to fit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum MapKind {
+    /// DESOM: an autoencoder whose latent codes a SOM layer organises (the default).
     Desom,
     /// The classic SOM on the preprocessed spectra themselves (the baseline).
     Som,
@@ -25,19 +27,29 @@ pub enum MapKind {
 /// Everything `fit` needs; saved as `config.toml` in the run folder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct FitConfig {
+    /// Spectra to fit: a FITS / CSV / NPY file or a folder of single-spectrum FITS files.
     pub data: Option<PathBuf>,
     /// CSV of known quantities per spectrum name (`file,teff,logg,feh`).
     pub catalogue: Option<PathBuf>,
+    /// Run folder the map, its checkpoints and this config are written to (default `runs/spectra`).
     pub out: PathBuf,
+    /// `auto` (CUDA when available; the default), `cpu`, `cuda` or `cuda:N`.
     pub device: String,
     /// libtorch intra-op threads, at most 1024 (0: the cores free at start).
     pub threads: usize,
+    /// Which map to fit (default DESOM).
     pub map: MapKind,
+    /// Grid of the map (default 15 x 15); it replaces `desom.shape` and `som.shape`.
     pub shape: MapShape,
+    /// How the spectra are preprocessed before fitting.
     pub preprocess: PreprocessConfig,
+    /// Settings of the DESOM map.
     pub desom: DesomConfig,
+    /// Settings of the classic SOM map.
     pub som: SomConfig,
+    /// Training of the DESOM (default 1500 steps of 128, AdamW at lr 1e-3); unused by the classic SOM.
     pub train: TrainConfig,
 }
 
@@ -54,16 +66,13 @@ impl Default for FitConfig {
             preprocess: PreprocessConfig::default(),
             desom: DesomConfig::default(),
             som: SomConfig::default(),
-            train: TrainConfig {
-                steps: 1500,
-                batch_size: 128,
-                lr: 1e-3,
-                warmup_steps: 50,
-                min_lr_ratio: 0.1,
-                optimizer: OptimizerConfig { kind: OptimizerKind::Adamw, weight_decay: 0.0, ..Default::default() },
-                checkpoint_every: 500,
-                log_every: 50,
-                ..Default::default()
+            train: {
+                let mut train = TrainConfig::default()
+                    .with_schedule(1500, 128, 1e-3, 50)
+                    .with_optimizer(OptimizerConfig::new(OptimizerKind::Adamw).with_weight_decay(0.0))
+                    .with_checkpoint_every(500);
+                (train.min_lr_ratio, train.log_every) = (0.1, 50);
+                train
             },
         }
     }
@@ -134,12 +143,17 @@ pub fn tensors(set: &SpectraSet, device: Device) -> (Tensor, Tensor) {
 
 /// A fitted map, ready to place spectra.
 pub struct FittedMap {
+    /// The settings the map was fitted with (on load, the device may be overridden).
     pub config: FitConfig,
+    /// The map's grid of nodes.
     pub shape: MapShape,
     /// Prototypes in the space spectra are compared in (latent for DESOM, flux for SOM).
     pub prototypes: Tensor,
+    /// The DESOM networks and the variable store holding their weights; `None` for a classic SOM.
     pub desom: Option<(nn::VarStore, Desom)>,
+    /// Wavelength grid of the spectra the map was fitted on; spectra placed on it must share it.
     pub wave: Vec<f64>,
+    /// Device the prototypes and networks live on.
     pub device: Device,
 }
 

@@ -88,21 +88,26 @@ pub fn linear_grid(start: f64, end: f64, step: f64) -> Result<Vec<f64>> {
 /// How each spectrum is normalised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Normalisation {
     /// Divide by the median of the good pixels.
     Median,
     /// Divide by a running median continuum (window `continuum_window` pixels).
     Continuum,
+    /// Leave the flux as it is.
     None,
 }
 
 /// Preprocessing settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct PreprocessConfig {
     /// Common rest-frame grid `[start, end, step]` in Å; empty keeps the input grid.
     pub grid: Vec<f64>,
+    /// How each spectrum is normalised (default `median`).
     pub normalisation: Normalisation,
+    /// Width of the running-median window of the `continuum` normalisation, in pixels (default 101).
     pub continuum_window: usize,
     /// Spectra with a larger fraction of bad pixels are an error (0.5 by default) ...
     pub max_bad_fraction: f64,

@@ -9,11 +9,15 @@ use std::path::Path;
 /// Known quantities per spectrum name, from a CSV `file,<quantity>,...` (e.g. `file,teff,logg,feh`).
 #[derive(Debug, Clone)]
 pub struct Catalogue {
+    /// Names of the quantities: the header's columns after the first.
     pub quantities: Vec<String>,
+    /// Values per spectrum name, in the order of `quantities`.
     pub values: HashMap<String, Vec<f64>>,
 }
 
 impl Catalogue {
+    /// Reads the CSV: a header, then a name and finite numbers per row; a name repeated with
+    /// the same values is noted and kept once, with different values it is an error.
     pub fn read_csv(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
         let mut lines = text.lines().filter(|l| !l.trim().is_empty());
@@ -77,9 +81,13 @@ impl Catalogue {
 
 /// A quantity read off a node: median and the 16th / 84th percentiles.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[non_exhaustive]
 pub struct Estimate {
+    /// Median of the values.
     pub median: f64,
+    /// 16th percentile of the values.
     pub low: f64,
+    /// 84th percentile of the values.
     pub high: f64,
     /// Training spectra behind the estimate.
     pub count: usize,
@@ -106,7 +114,9 @@ impl Estimate {
 /// Per-node distributions of each quantity.
 #[derive(Debug, Clone)]
 pub struct NodeQuantities {
+    /// Grid of the map.
     pub shape: MapShape,
+    /// Names of the quantities, in the order of each node's values.
     pub quantities: Vec<String>,
     /// `values[node][quantity]`, sorted.
     pub values: Vec<Vec<Vec<f64>>>,
@@ -155,13 +165,20 @@ impl NodeQuantities {
 /// Errors of point estimates against the truth, and how often the truth falls inside
 /// the estimated interval.
 #[derive(Debug, Clone, Copy, Serialize)]
+#[non_exhaustive]
 pub struct ErrorSummary {
+    /// Mean absolute error of the medians.
     pub mae: f64,
+    /// Root-mean-square error of the medians.
     pub rmse: f64,
+    /// Median absolute error of the medians (NaN with no estimates).
     pub median_abs: f64,
+    /// Fraction of true values inside `[low, high]`; `None` unless intervals were asked for.
     pub coverage: Option<f64>,
 }
 
+/// Errors of the estimates' medians against `truth` (pairwise); with `with_interval`, also
+/// how often the truth falls inside the 16-84% interval.
 pub fn summarise(estimates: &[Estimate], truth: &[f64], with_interval: bool) -> ErrorSummary {
     let errs: Vec<f64> = estimates.iter().zip(truth).map(|(e, t)| (e.median - t).abs()).collect();
     let n = errs.len().max(1) as f64;

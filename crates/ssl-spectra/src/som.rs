@@ -10,11 +10,14 @@ use tch::{Device, Kind, Tensor};
 /// A `rows x cols` map; node `k` sits at `(k / cols, k % cols)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MapShape {
+    /// Rows of the grid.
     pub rows: usize,
+    /// Columns of the grid.
     pub cols: usize,
 }
 
 impl MapShape {
+    /// Checks that the map has between 2 and 10000 nodes.
     pub fn validate(&self) -> Result<()> {
         let nodes = self.rows.saturating_mul(self.cols);
         if !(2..=10_000).contains(&nodes) {
@@ -23,14 +26,17 @@ impl MapShape {
         Ok(())
     }
 
+    /// Number of nodes, `rows * cols`.
     pub fn nodes(&self) -> usize {
         self.rows * self.cols
     }
 
+    /// Grid position `(row, col)` of node `k`.
     pub fn position(&self, k: usize) -> (usize, usize) {
         (k / self.cols, k % self.cols)
     }
 
+    /// Manhattan distance between nodes `a` and `b` on the grid, in grid steps.
     pub fn manhattan(&self, a: usize, b: usize) -> usize {
         let ((ra, ca), (rb, cb)) = (self.position(a), self.position(b));
         ra.abs_diff(rb) + ca.abs_diff(cb)
@@ -69,11 +75,15 @@ pub fn best_matching_units(x: &Tensor, prototypes: &Tensor) -> Tensor {
 /// Map quality: mean distance to the best-matching unit, and the fraction of samples whose
 /// two best units are not grid neighbours (Manhattan distance > 1).
 #[derive(Debug, Clone, Copy, Serialize)]
+#[non_exhaustive]
 pub struct MapQuality {
+    /// Mean Euclidean distance of the samples to their best-matching prototype.
     pub quantization_error: f64,
+    /// Fraction of samples whose two best units are not grid neighbours, in `[0, 1]`.
     pub topographic_error: f64,
 }
 
+/// Quality of the map `prototypes` `[K, D]` of `shape` for the samples `x` `[N, D]`.
 pub fn map_quality(x: &Tensor, prototypes: &Tensor, shape: MapShape) -> MapQuality {
     tch::no_grad(|| {
         let d2 = squared_distances(x, prototypes);
@@ -96,11 +106,17 @@ pub fn sample_rows(x: &Tensor, k: usize, seed: u64) -> Tensor {
 /// Settings of the classic (batch) SOM.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct SomConfig {
+    /// Grid of the map (default 15 x 15).
     pub shape: MapShape,
+    /// Batch updates of all prototypes (default 30).
     pub iterations: usize,
+    /// Neighbourhood temperature of the first iteration, in grid steps (default 10).
     pub t_max: f64,
+    /// Neighbourhood temperature of the last iteration, in grid steps (default 0.1).
     pub t_min: f64,
+    /// Seed of the choice of samples the prototypes start at (default 0).
     pub seed: u64,
 }
 

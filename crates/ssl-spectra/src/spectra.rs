@@ -5,11 +5,17 @@ use std::path::PathBuf;
 /// `n` spectra of `wave.len()` pixels, row-major. A pixel with `ivar == 0` is bad
 /// (masked, missing, or not finite); its flux is 0.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct SpectraSet {
+    /// File or folder the spectra were read from (a label such as `generated galaxies` otherwise).
     pub source: PathBuf,
+    /// Wavelength of each pixel, in Å, finite and strictly increasing.
     pub wave: Vec<f64>,
+    /// Fluxes `[n, wave.len()]`, row-major.
     pub flux: Vec<f32>,
+    /// Inverse variances `[n, wave.len()]`, row-major; 0 marks a bad pixel.
     pub ivar: Vec<f32>,
+    /// Name of each spectrum (catalogue rows are matched by it).
     pub names: Vec<String>,
     /// Redshift of each spectrum (0 for rest-frame spectra).
     pub redshift: Vec<f64>,
@@ -74,23 +80,28 @@ impl SpectraSet {
         Ok(self)
     }
 
+    /// Number of spectra.
     pub fn len(&self) -> usize {
         self.names.len()
     }
 
+    /// Whether the set holds no spectra.
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
     }
 
+    /// Pixels per spectrum (the grid's length).
     pub fn pixels(&self) -> usize {
         self.wave.len()
     }
 
+    /// Flux of spectrum `i`, one value per pixel.
     pub fn flux_of(&self, i: usize) -> &[f32] {
         let l = self.pixels();
         &self.flux[i * l..(i + 1) * l]
     }
 
+    /// Inverse variances of spectrum `i`, one value per pixel.
     pub fn ivar_of(&self, i: usize) -> &[f32] {
         let l = self.pixels();
         &self.ivar[i * l..(i + 1) * l]

@@ -9,23 +9,37 @@ use serde::{Deserialize, Serialize};
 /// One view's augmentation settings (torchvision's defaults where they exist).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct AugmentConfig {
     /// Output side length, at most 4096; 0 keeps the input size.
     pub size: usize,
+    /// Range of the crop's area as a fraction of the image, `0 < min <= max <= 1` (default `(0.2, 1)`).
     pub crop_scale: (f64, f64),
+    /// Range of the crop's aspect ratio, width over height (default `(3/4, 4/3)`).
     pub crop_ratio: (f64, f64),
+    /// Probability of a horizontal flip (default 0.5).
     pub flip_p: f64,
+    /// Probability of colour jitter (default 0.8).
     pub jitter_p: f64,
+    /// Brightness jitter: a factor drawn from `[1 - b, 1 + b]` (default 0.4).
     pub brightness: f64,
+    /// Contrast jitter: a factor drawn from `[1 - c, 1 + c]` (default 0.4).
     pub contrast: f64,
+    /// Saturation jitter: a factor drawn from `[1 - s, 1 + s]`, RGB only (default 0.4).
     pub saturation: f64,
+    /// Hue jitter: a shift drawn from `[-hue, hue]` of the colour wheel, at most 0.5, RGB only (default 0.1).
     pub hue: f64,
+    /// Probability of converting to grayscale (default 0.2).
     pub grayscale_p: f64,
+    /// Probability of a Gaussian blur (default 0).
     pub blur_p: f64,
+    /// Range the blur's sigma is drawn from, in pixels (default `(0.1, 2)`).
     pub blur_sigma: (f64, f64),
+    /// Probability of solarizing, inverting values of at least 0.5 (default 0).
     pub solarize_p: f64,
     /// Per-channel normalisation (one value is broadcast to all channels).
     pub mean: Vec<f64>,
+    /// Per-channel standard deviations the values are divided by, as many as `mean`.
     pub std: Vec<f64>,
 }
 
@@ -52,6 +66,7 @@ impl Default for AugmentConfig {
 }
 
 impl AugmentConfig {
+    /// Checks every setting against its valid range, naming the key.
     pub fn validate(&self) -> Result<()> {
         if self.size > 4096 {
             bail!("augment.size must be at most 4096 px (0 keeps the input size), got {}", self.size);
@@ -87,13 +102,18 @@ impl AugmentConfig {
 /// An image buffer, channels first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Image {
+    /// Number of channels (1: grey-scale, 3: RGB).
     pub channels: usize,
+    /// Height, in pixels.
     pub height: usize,
+    /// Width, in pixels.
     pub width: usize,
+    /// Pixel values `[C, H, W]`, row-major.
     pub data: Vec<f32>,
 }
 
 impl Image {
+    /// An image of `u8` pixels `[C, H, W]`, scaled to `[0, 1]`.
     pub fn from_u8(channels: usize, height: usize, width: usize, pixels: &[u8]) -> Self {
         Self { channels, height, width, data: pixels.iter().map(|&p| p as f32 / 255.0).collect() }
     }
@@ -192,6 +212,7 @@ pub fn resize_bilinear(img: &Image, top: usize, left: usize, h: usize, w: usize,
     Image { channels: img.channels, height: out_h, width: out_w, data }
 }
 
+/// Mirrors the image left to right, in place.
 pub fn flip_horizontal(img: &mut Image) {
     let w = img.width;
     for row in img.data.chunks_mut(w) {

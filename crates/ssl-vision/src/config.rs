@@ -11,7 +11,9 @@ use std::path::PathBuf;
 /// Everything a pre-training run needs; saved with every checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct PretrainConfig {
+    /// Registered name of the method to pre-train (default `simclr`).
     pub method: String,
     /// Images: an IDX file, a Fashion-MNIST folder, or an ImageFolder.
     pub data: Option<PathBuf>,
@@ -23,6 +25,7 @@ pub struct PretrainConfig {
     /// Leave out images that cannot be read (reported); while streaming, an image that
     /// fails to decode is replaced by the next one that does (reported at the end).
     pub skip_bad: bool,
+    /// Run folder the checkpoints and the config are written to (default `runs/pretrain`).
     pub out: PathBuf,
     /// `auto`, `cpu`, `cuda` or `cuda:N`.
     pub device: String,
@@ -36,8 +39,11 @@ pub struct PretrainConfig {
     pub channels_last: bool,
     /// Local views (multi-crop) beside the global ones.
     pub multi_crop: MultiCropConfig,
+    /// The method's options and backbone (default: a `small-convnet` of width 32 and 4 stages, 1 channel).
     pub model: MethodConfig,
+    /// Optimiser and schedule (default 2000 steps of 128, AdamW at lr 5e-3, weight decay 1e-5).
     pub train: TrainConfig,
+    /// Augmentation of the global views (default crops of 40-100% of the image).
     pub augment: AugmentConfig,
 }
 
@@ -46,11 +52,13 @@ pub struct PretrainConfig {
 /// those of `[augment]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct MultiCropConfig {
     /// Local views per image; absent: the method's own default (SwAV 6, others 0).
     pub local_views: Option<usize>,
     /// Side of the local crops; 0 takes 3/7 of the global side (SwAV's 96 px of 224).
     pub local_size: usize,
+    /// Range of the local crops' area as a fraction of the image (default `(0.05, 0.4)`).
     pub local_crop_scale: (f64, f64),
     /// For robustness experiments: the share of local views cut from another image of
     /// the batch instead of their own (outlier views), in `[0, 1]`.
@@ -93,22 +101,14 @@ impl Default for PretrainConfig {
             views: 2,
             channels_last: true,
             multi_crop: MultiCropConfig::default(),
-            model: MethodConfig {
-                // Four stages: the last (3x3 on 28 px inputs) sees the whole garment.
-                backbone: BackboneConfig { kind: "small-convnet".into(), in_channels: 1, small_image_stem: true, width: 32, stages: 4 },
-                ..Default::default()
-            },
+            // Four stages: the last (3x3 on 28 px inputs) sees the whole garment.
+            model: MethodConfig::default().with_backbone(BackboneConfig::new("small-convnet", 1).with_shape(32, 4)),
             // 2000 steps of 128 (4.3 epochs of Fashion-MNIST): at the same number of epochs,
             // batches of 128 beat 256 by 0.9 kNN points (docs/fashion-mnist.md).
-            train: TrainConfig {
-                steps: 2000,
-                batch_size: 128,
-                lr: 5e-3,
-                warmup_steps: 50,
-                optimizer: OptimizerConfig { kind: OptimizerKind::Adamw, weight_decay: 1e-5, ..Default::default() },
-                checkpoint_every: 250,
-                ..Default::default()
-            },
+            train: TrainConfig::default()
+                .with_schedule(2000, 128, 5e-3, 50)
+                .with_optimizer(OptimizerConfig::new(OptimizerKind::Adamw).with_weight_decay(1e-5))
+                .with_checkpoint_every(250),
             // Crops of at least 40% of a 28 px image keep the garment's outline (0.2 lost
             // 0.7 kNN points at 600 steps; docs/fashion-mnist.md).
             augment: AugmentConfig { crop_scale: (0.4, 1.0), ..AugmentConfig::default() },
@@ -117,6 +117,26 @@ impl Default for PretrainConfig {
 }
 
 impl PretrainConfig {
+    /// The same run with the registered method `method`.
+    pub fn with_method(self, method: impl Into<String>) -> Self {
+        Self { method: method.into(), ..self }
+    }
+
+    /// The same run reading its images from `data`.
+    pub fn with_data(self, data: impl Into<PathBuf>) -> Self {
+        Self { data: Some(data.into()), ..self }
+    }
+
+    /// The same run writing into the run folder `out`.
+    pub fn with_out(self, out: impl Into<PathBuf>) -> Self {
+        Self { out: out.into(), ..self }
+    }
+
+    /// The same run with the training settings `train`.
+    pub fn with_train(self, train: TrainConfig) -> Self {
+        Self { train, ..self }
+    }
+
     /// Local views of this run: `multi_crop.local_views`, or the method's default.
     pub fn local_views(&self) -> usize {
         self.multi_crop.local_views.unwrap_or_else(|| crate::registry().method(&self.method).map(|m| m.default_local_views).unwrap_or(0))
@@ -164,8 +184,11 @@ impl PretrainConfig {
 /// Settings of the frozen-feature evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct EvalConfig {
+    /// The weighted k-nearest-neighbour classifier.
     pub knn: KnnConfig,
+    /// The linear probe trained on frozen features.
     pub linear: LinearProbeConfig,
     /// Images per forward pass when extracting features.
     pub batch: i64,

@@ -68,6 +68,8 @@ pub struct ViewLoader {
 }
 
 impl ViewLoader {
+    /// A loader of batches of `batch` images from `set`, each with `views` global views made
+    /// with `augment`, seeded by `seed`; needs `1 <= batch <=` the number of images.
     pub fn new(set: Arc<dyn ImageSource>, augment: AugmentConfig, views: usize, batch: usize, seed: u64) -> Result<Self> {
         augment.validate()?;
         if views == 0 {
@@ -102,6 +104,7 @@ impl ViewLoader {
         self
     }
 
+    /// Complete batches per epoch, images over batch size (the remainder is dropped).
     pub fn batches_per_epoch(&self) -> u64 {
         (self.set.len() / self.batch) as u64
     }

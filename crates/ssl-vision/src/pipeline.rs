@@ -169,17 +169,23 @@ pub fn run_config(run: &Path) -> Result<PretrainConfig> {
 
 /// Frozen-feature evaluation results.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct EvalReport {
+    /// What was evaluated, e.g. `simclr (2000 steps)`, `random init (simclr)` or `raw pixels`.
     pub encoder: String,
+    /// Top-1 test accuracy of the weighted kNN vote, in `[0, 1]`.
     pub knn_top1: f64,
     /// Mean over the probe's seeds.
     pub linear_top1: f64,
     /// Standard deviation over the probe's seeds.
     pub linear_top1_std: f64,
+    /// Linear-probe accuracy on the training features, mean over the probe's seeds.
     pub linear_train_top1: f64,
     /// Each probe seed's choice (on the validation split) and scores.
     pub linear_runs: Vec<ProbeRun>,
+    /// Number of training images (the kNN's references and the probe's training set).
     pub train_images: usize,
+    /// Number of test images scored.
     pub test_images: usize,
     /// Class names by label (empty where the data name none).
     pub classes: Vec<String>,

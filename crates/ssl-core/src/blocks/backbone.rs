@@ -28,7 +28,9 @@ pub trait Backbone: std::fmt::Debug + Send {
 /// registered backbone (`ssl-vision methods` lists them).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct BackboneConfig {
+    /// Name of the registered backbone to build (default `small-convnet`).
     pub kind: String,
     /// Channels of the input (1 for grayscale, 3 for RGB).
     pub in_channels: i64,
@@ -47,6 +49,23 @@ impl Default for BackboneConfig {
 }
 
 impl BackboneConfig {
+    /// The registered backbone `kind` for inputs of `in_channels` channels, the other
+    /// settings at their defaults.
+    pub fn new(kind: impl Into<String>, in_channels: i64) -> Self {
+        Self { kind: kind.into(), in_channels, ..Self::default() }
+    }
+
+    /// The same with first-stage width `width` and `stages` stages.
+    pub fn with_shape(self, width: i64, stages: i64) -> Self {
+        Self { width, stages, ..self }
+    }
+
+    /// The same with or without the small-image stem.
+    pub fn with_small_image_stem(self, small_image_stem: bool) -> Self {
+        Self { small_image_stem, ..self }
+    }
+
+    /// Checks `in_channels` and `width` (1 to 4096) and `stages` (1 to 6, last width at most 65536).
     pub fn validate(&self) -> Result<()> {
         if !(1..=4096).contains(&self.in_channels) || !(1..=4096).contains(&self.width) {
             bail!("backbone: in_channels and width must be between 1 and 4096 (got {} and {})", self.in_channels, self.width);

@@ -12,6 +12,8 @@ pub struct SmallConvNet {
 }
 
 impl SmallConvNet {
+    /// The net under `p` (`conv1`/`bn1`, `conv2`/`bn2`, ...): `stages` stages (at least one) of widths
+    /// `width`, `2 * width`, ... on inputs of `in_channels` channels.
     pub fn new(p: &nn::Path, in_channels: i64, width: i64, stages: i64) -> Self {
         let cfg = nn::ConvConfig { padding: 1, bias: false, ..Default::default() };
         let widths: Vec<i64> = (0..stages.max(1)).map(|i| width << i).collect();

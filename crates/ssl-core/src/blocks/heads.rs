@@ -4,8 +4,11 @@ use tch::{nn, nn::Module, Tensor};
 
 /// Shape of an MLP head: `in -> hidden (x layers-1) -> out`, Linear-BN-ReLU on hidden layers.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct MlpConfig {
+    /// Width of the hidden layers.
     pub hidden: i64,
+    /// Width of the output (the last linear layer).
     pub out: i64,
     /// Number of linear layers (2 for SimCLR / BYOL, 3 for Barlow Twins / VICReg / SimSiam).
     pub layers: usize,
@@ -49,6 +52,8 @@ pub struct Mlp {
 }
 
 impl Mlp {
+    /// The head under `p` for inputs of width `in_dim`: `linear{i}` and `bn{i}` layers, plus `bn_out`
+    /// when `cfg.last_bn` is set.
     pub fn new(p: &nn::Path, in_dim: i64, cfg: MlpConfig) -> Self {
         let layers = cfg.layers.max(1);
         let mut linears = Vec::new();
@@ -72,6 +77,7 @@ impl Mlp {
         Self { linears, norms, last_bn }
     }
 
+    /// Output `[N, out]` of inputs `[N, in_dim]`; `train` selects batch statistics in the BatchNorms.
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
         let mut x = x.shallow_clone();
         for (i, lin) in self.linears.iter().enumerate() {

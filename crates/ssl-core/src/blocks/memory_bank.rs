@@ -7,6 +7,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use tch::{Device, Kind, Tensor};
 
+/// A FIFO queue of `K` unit-norm keys of width `D`; pushed keys enter it at [`MemoryBank::flush`].
 #[derive(Debug)]
 pub struct MemoryBank {
     name: String,
@@ -31,7 +32,7 @@ impl MemoryBank {
         &self.keys
     }
 
-    /// Queues `keys` `[n, D]` (normalised here) to enter after the step.
+    /// Queues `keys` `[n, D]` to enter after the step ([`MemoryBank::flush`] normalises them).
     pub fn push(&self, keys: &Tensor) {
         self.pending.borrow_mut().push(keys.detach());
     }
@@ -51,10 +52,12 @@ impl MemoryBank {
         }
     }
 
+    /// Checkpoint entries: the keys as `<name>` and the write position as `<name>_ptr`.
     pub fn state(&self) -> Vec<(String, Tensor)> {
         vec![(self.name.clone(), self.keys.shallow_clone()), (format!("{}_ptr", self.name), Tensor::from(self.ptr.get()))]
     }
 
+    /// Restores the entries written by [`MemoryBank::state`] (position 0 when `<name>_ptr` is absent).
     pub fn load_state(&self, state: &HashMap<String, Tensor>) -> Result<()> {
         let mut keys = HashMap::new();
         keys.insert(self.name.clone(), self.keys.shallow_clone());

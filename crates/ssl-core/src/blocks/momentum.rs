@@ -75,6 +75,7 @@ impl MomentumCopy {
 
 /// How the EMA momentum moves over training.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub enum MomentumSchedule {
     /// The same momentum at every step (MoCo v2).
     Constant(f64),
@@ -83,6 +84,7 @@ pub enum MomentumSchedule {
 }
 
 impl MomentumSchedule {
+    /// The momentum at `progress`, the fraction of training done in `[0, 1]`.
     pub fn at(&self, progress: f64) -> f64 {
         match *self {
             Self::Constant(m) => m,
@@ -94,8 +96,11 @@ impl MomentumSchedule {
 /// What a run needs from a method's EMA target: one update per optimiser step, and its
 /// state in checkpoints. [`crate::Method`]'s defaults call these.
 pub trait MomentumUpdate {
+    /// Moves the target once, after the optimiser step described by `ctx`.
     fn update(&self, ctx: &StepContext);
+    /// The target's state as named checkpoint entries.
     fn state(&self) -> Vec<(String, Tensor)>;
+    /// Restores the entries written by [`MomentumUpdate::state`].
     fn load_state(&self, state: &HashMap<String, Tensor>) -> Result<()>;
 }
 
@@ -120,10 +125,12 @@ impl<N> MomentumTarget<N> {
         tch::no_grad(|| f(&self.net))
     }
 
+    /// The target network itself ([`MomentumTarget::forward`] runs it without gradient).
     pub fn net(&self) -> &N {
         &self.net
     }
 
+    /// The schedule its momentum follows.
     pub fn schedule(&self) -> MomentumSchedule {
         self.schedule
     }

@@ -4,9 +4,12 @@ use super::{Backbone, Mlp, MlpConfig};
 use anyhow::Result;
 use tch::{nn, Tensor};
 
+/// An encoder followed by a projector head (variables under `backbone` and `projector`).
 #[derive(Debug)]
 pub struct Online {
+    /// The encoder, built by the caller under `backbone`.
     pub backbone: Box<dyn Backbone>,
+    /// The projection head on the encoder's features.
     pub projector: Mlp,
 }
 

@@ -10,6 +10,7 @@ pub const LABELS: &str = "labels";
 /// The part name of per-element loss weights (e.g. DESOM's pixel weights, 1 good, 0 bad).
 pub const WEIGHTS: &str = "weights";
 
+/// Views of `size` samples plus named parts, every tensor with the samples along dim 0.
 #[derive(Debug)]
 pub struct Batch {
     views: Vec<Tensor>,
@@ -62,6 +63,7 @@ impl Batch {
         self.size
     }
 
+    /// The views, in the order they were added.
     pub fn views(&self) -> &[Tensor] {
         &self.views
     }
@@ -92,10 +94,12 @@ impl Batch {
         }
     }
 
+    /// The part `name`, or `None` when the batch has no such part.
     pub fn get(&self, name: &str) -> Option<&Tensor> {
         self.parts.get(name)
     }
 
+    /// Names of the named parts, in sorted order.
     pub fn part_names(&self) -> impl Iterator<Item = &str> {
         self.parts.keys().map(String::as_str)
     }

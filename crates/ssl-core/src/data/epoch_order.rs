@@ -4,6 +4,7 @@
 use anyhow::{bail, Result};
 use rand::seq::SliceRandom;
 
+/// The sample indices of every global batch index of a loader (see the module doc).
 #[derive(Debug, Clone)]
 pub struct EpochOrder {
     n: usize,
@@ -22,6 +23,7 @@ impl EpochOrder {
         Ok(Self { n, batch, seed, cached: None })
     }
 
+    /// Complete batches per epoch, `n / batch` (the remainder is dropped).
     pub fn batches_per_epoch(&self) -> u64 {
         (self.n / self.batch) as u64
     }

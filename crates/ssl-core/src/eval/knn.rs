@@ -6,13 +6,29 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
+/// Settings of the weighted kNN vote; defaults: k = 200, t = 0.1, blocks of 1024 test samples.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct KnnConfig {
+    /// Neighbours that vote, `>= 1` (capped at the number of training samples).
     pub k: i64,
+    /// Temperature `t` of the vote weights `exp(sim / t)`, `> 0`.
     pub temperature: f64,
     /// Test samples per similarity block (bounds memory).
     pub chunk: i64,
+}
+
+impl KnnConfig {
+    /// A vote of `k` neighbours at temperature `temperature` (default blocks).
+    pub fn new(k: i64, temperature: f64) -> Self {
+        Self { k, temperature, ..Self::default() }
+    }
+
+    /// The same with `chunk` test samples per similarity block.
+    pub fn with_chunk(self, chunk: i64) -> Self {
+        Self { chunk, ..self }
+    }
 }
 
 impl Default for KnnConfig {

@@ -11,11 +11,14 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
+/// Settings of the linear probe (the protocol is in the module doc).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct LinearProbeConfig {
     /// The most epochs tried; the number used is chosen on the validation split.
     pub epochs: usize,
+    /// Samples per AdamW step (at most the training samples; an epoch's last batch may be smaller).
     pub batch_size: i64,
     /// AdamW's peak learning rate, decayed by a cosine over `epochs`.
     pub lr: f64,
@@ -36,6 +39,7 @@ impl Default for LinearProbeConfig {
 }
 
 impl LinearProbeConfig {
+    /// Checks every setting against its valid range, naming the key.
     pub fn validate(&self) -> Result<()> {
         if self.epochs == 0 || self.batch_size < 1 || self.seeds == 0 {
             bail!("linear probe: epochs, batch_size and seeds must be positive");
@@ -55,16 +59,25 @@ impl LinearProbeConfig {
 
 /// One seed's probe: what the validation split chose and what it scored.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct ProbeRun {
+    /// The probe's seed (its split, initialisation and batch order).
     pub seed: u64,
+    /// The weight decay chosen on the validation split.
     pub weight_decay: f64,
+    /// The number of epochs chosen on the validation split.
     pub epochs: usize,
+    /// Validation accuracy of that choice, in `[0, 1]`.
     pub val_accuracy: f64,
+    /// Accuracy of the refit classifier on all training features, in `[0, 1]`.
     pub train_accuracy: f64,
+    /// Accuracy of the refit classifier on the test features, in `[0, 1]`.
     pub test_accuracy: f64,
 }
 
+/// What [`linear_probe`] reports: accuracies over the seeds, and each seed's probe.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct LinearProbeResult {
     /// Mean over seeds.
     pub train_accuracy: f64,
@@ -72,6 +85,7 @@ pub struct LinearProbeResult {
     pub test_accuracy: f64,
     /// Standard deviation over seeds (0 for one seed).
     pub test_accuracy_std: f64,
+    /// Each seed's probe, in seed order.
     pub runs: Vec<ProbeRun>,
 }
 

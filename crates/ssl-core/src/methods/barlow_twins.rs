@@ -9,8 +9,10 @@ use crate::views::mean_over_pairs;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
+/// The `[model.options]` of `barlow-twins`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct BarlowTwinsOptions {
     /// Weight of the off-diagonal (redundancy) term.
     pub lambda: f64,

@@ -11,8 +11,10 @@ use crate::views::{per_view_from_pairs, view_embeddings};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
+/// The `[model.options]` of `byol`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct ByolOptions {
     /// Base momentum of the target (cosine schedule to 1).
     pub momentum: f64,

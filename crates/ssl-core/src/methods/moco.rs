@@ -12,9 +12,12 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
+/// The `[model.options]` of `moco-v2`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct MocoV2Options {
+    /// Softmax temperature of the InfoNCE logits.
     pub temperature: f64,
     /// Momentum of the key encoder (constant).
     pub momentum: f64,
@@ -85,9 +88,12 @@ impl Method for MocoV2 {
     }
 }
 
+/// The `[model.options]` of `moco-v3`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct MocoV3Options {
+    /// Softmax temperature of the in-batch InfoNCE logits.
     pub temperature: f64,
     /// Base momentum of the key encoder (cosine schedule to 1).
     pub momentum: f64,

@@ -10,9 +10,12 @@ use crate::views::{per_view_from_pairs, view_embeddings};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
+/// The `[model.options]` of `simclr`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct SimClrOptions {
+    /// Softmax temperature of NT-Xent.
     pub temperature: f64,
 }
 

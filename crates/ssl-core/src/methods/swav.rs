@@ -15,14 +15,18 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use tch::{nn, nn::Module, Tensor};
 
+/// The `[model.options]` of `swav`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct SwavOptions {
     /// Number of prototypes (3000 in the official ImageNet set-up).
     pub prototypes: i64,
+    /// Temperature of the softmax over prototype scores that predicts the codes.
     pub temperature: f64,
     /// Sinkhorn-Knopp's entropy regularisation.
     pub epsilon: f64,
+    /// Sinkhorn-Knopp iterations per assignment of codes, 1 to 100.
     pub sinkhorn_iterations: usize,
     /// Optimiser steps with the prototypes frozen (the official first epoch: 313).
     pub freeze_prototypes_steps: usize,

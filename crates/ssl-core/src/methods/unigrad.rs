@@ -12,8 +12,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use tch::Tensor;
 
+/// The `[model.options]` of `unigrad`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct UniGradOptions {
     /// Weight of the push term.
     pub lambda: f64,

@@ -8,7 +8,9 @@ use tch::Tensor;
 /// NAC settings: code width and the flip probability of the binary symmetric channel.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct NacConfig {
+    /// Width of the code (the output of the code and `q` heads), 1 to 65536.
     pub code_dim: i64,
     /// 0.1 for representation learning, 0.4 for hashing.
     pub flip: f64,

@@ -6,8 +6,11 @@
 use anyhow::{bail, Result};
 use tch::{Kind, Tensor};
 
+/// Softmax temperature of the predictions in the official code (`temperature = 0.1`).
 pub const SWAV_TEMPERATURE: f64 = 0.1;
+/// Sinkhorn-Knopp's entropy regularisation in the official code (`epsilon = 0.05`).
 pub const SWAV_EPSILON: f64 = 0.05;
+/// Sinkhorn-Knopp iterations in the official code (`sinkhorn_iterations = 3`).
 pub const SWAV_ITERATIONS: usize = 3;
 
 /// Codes `[B, K]` of prototype scores `[B, K]`: `exp(scores / epsilon)`, then

@@ -28,12 +28,16 @@ pub fn unigrad(z1: &Tensor, z2m: &Tensor, f: &Tensor, lambda: f64) -> Result<Ten
 /// momentum features; the first update sets `F` to the batch estimate.
 #[derive(Debug)]
 pub struct UniGradCorrelation {
+    /// The correlation matrix `F`, `[D, D]` (zeros until the first update).
     pub f: Tensor,
+    /// EMA rate `rho`: the weight of the old `F` in each update.
     pub rho: f64,
+    /// Whether an update has set `F` yet (the first one replaces it).
     pub initialised: bool,
 }
 
 impl UniGradCorrelation {
+    /// A zero `[dim, dim]` matrix on `device`, to be set by the first [`UniGradCorrelation::update`].
     pub fn new(dim: i64, rho: f64, device: tch::Device) -> Self {
         Self { f: Tensor::zeros([dim, dim], (Kind::Float, device)), rho, initialised: false }
     }

@@ -7,8 +7,11 @@ use tch::Tensor;
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VicRegWeights {
+    /// Weight of the invariance (MSE) term.
     pub sim: f64,
+    /// Weight of the variance (standard-deviation hinge) term.
     pub std: f64,
+    /// Weight of the covariance (off-diagonal) term.
     pub cov: f64,
 }
 

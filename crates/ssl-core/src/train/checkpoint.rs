@@ -22,11 +22,13 @@ const LATEST: &str = "latest";
 
 /// What a checkpoint says about itself.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CheckpointMeta {
     /// Optimiser steps completed.
     pub step: usize,
     /// The run's seed; with `step` it fixes every random draw still to come.
     pub seed: u64,
+    /// Name of the step loop that wrote it (the method's, e.g. `simclr`); a resume must match it.
     pub method: String,
     /// The effective configuration of the run, to rerun or resume it.
     pub config: serde_json::Value,
@@ -43,10 +45,22 @@ pub struct CheckpointMeta {
     pub checksums: BTreeMap<String, String>,
 }
 
+impl CheckpointMeta {
+    /// The description of a checkpoint after `step` steps of the run seeded `seed`,
+    /// written by the step loop `method` with settings `config` (no threads, data
+    /// fingerprint or checksums recorded yet).
+    pub fn new(step: usize, seed: u64, method: impl Into<String>, config: serde_json::Value) -> Self {
+        Self { step, seed, method: method.into(), config, threads: 0, data_fingerprint: None, checksums: BTreeMap::new() }
+    }
+}
+
 /// A loaded checkpoint.
 pub struct Checkpoint {
+    /// The checkpoint's folder.
     pub dir: PathBuf,
+    /// Its `meta.json`.
     pub meta: CheckpointMeta,
+    /// The tensors of `tensors.safetensors` by name (a run writes `model/`, `method/` and `optim/` ones).
     pub tensors: HashMap<String, Tensor>,
 }
 
@@ -145,7 +159,9 @@ fn write_tensors(dir: &Path, file: &str, tensors: &[(String, Tensor)]) -> Result
 /// Why a checkpoint folder could not be used.
 #[derive(Debug, Clone)]
 pub struct Unusable {
+    /// The checkpoint folder.
     pub dir: PathBuf,
+    /// Why it could not be loaded (the error with its causes).
     pub reason: String,
 }
 
@@ -155,6 +171,7 @@ impl CheckpointDir {
         Self { root: root.into(), keep: keep.max(1) }
     }
 
+    /// The folder holding the `step-XXXXXXXX/` checkpoints and `latest`.
     pub fn root(&self) -> &Path {
         &self.root
     }

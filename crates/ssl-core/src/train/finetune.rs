@@ -13,6 +13,7 @@ use tch::{nn, nn::Module, Device, Kind, Tensor};
 
 /// A model trained on labelled batches.
 pub trait SupervisedModel: Send {
+    /// Name recorded in checkpoints (e.g. `classifier`).
     fn name(&self) -> &'static str;
 
     /// The loss of a labelled batch (named terms, e.g. cross entropy + Dice).
@@ -24,10 +25,12 @@ pub trait SupervisedModel: Send {
     /// Parts exported with each checkpoint (the tuned encoder, by name).
     fn exports(&self) -> Vec<Export>;
 
+    /// State beside the trainable variables that a resume needs (none by default).
     fn state(&self) -> Vec<(String, Tensor)> {
         Vec::new()
     }
 
+    /// Restores the entries written by [`SupervisedModel::state`].
     fn load_state(&mut self, _state: &HashMap<String, Tensor>) -> Result<()> {
         Ok(())
     }
@@ -41,6 +44,7 @@ pub struct FineTune<'a> {
 }
 
 impl<'a> FineTune<'a> {
+    /// Fine-tuning of `model` on the batches of `train`, without validation.
     pub fn new(model: &'a mut dyn SupervisedModel, train: &'a mut dyn BatchSource) -> Self {
         Self { model, train, val: None }
     }
@@ -104,12 +108,14 @@ impl Trainer {
 /// An encoder (under `encoder.`) with a linear classification head (under `head.`),
 /// trained with cross entropy on the first view and the batch's labels.
 pub struct Classifier {
+    /// The encoder, built under `encoder`.
     pub encoder: Box<dyn Backbone>,
     head: nn::Linear,
     classes: i64,
 }
 
 impl Classifier {
+    /// A `backbone` encoder under `encoder` and a linear head to `classes` (at least 2) under `head`.
     pub fn new(vs: &nn::VarStore, registry: &Registry, backbone: &BackboneConfig, classes: i64) -> Result<Self> {
         if classes < 2 {
             bail!("a classifier needs at least 2 classes, got {classes}");

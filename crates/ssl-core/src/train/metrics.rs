@@ -4,6 +4,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// A JSON-lines metrics file, one record appended per logged step.
 pub struct MetricsLog {
     path: PathBuf,
     file: fs::File,
@@ -41,6 +42,7 @@ impl MetricsLog {
         Ok(Self { path: path.to_path_buf(), file })
     }
 
+    /// Appends `record` as one line.
     pub fn log(&mut self, record: &serde_json::Value) -> Result<()> {
         writeln!(self.file, "{record}").with_context(|| format!("cannot write {}", self.path.display()))
     }

@@ -10,11 +10,16 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use tch::Tensor;
 
+/// The update rule (`sgd`, `lars` or `adamw` in configs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum OptimizerKind {
+    /// SGD with momentum and L2 weight decay.
     Sgd,
+    /// LARS: SGD with momentum, each multi-dimensional tensor's decayed gradient `g` scaled by `lars_eta |w| / |g|`.
     Lars,
+    /// Adam with decoupled weight decay.
     Adamw,
 }
 
@@ -30,9 +35,12 @@ impl std::str::FromStr for OptimizerKind {
     }
 }
 
+/// Optimiser settings (the `[train.optimizer]` table).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct OptimizerConfig {
+    /// The update rule (default LARS).
     pub kind: OptimizerKind,
     /// SGD / LARS momentum, in `[0, 1)`.
     pub momentum: f64,
@@ -49,6 +57,21 @@ pub struct OptimizerConfig {
 }
 
 impl OptimizerConfig {
+    /// The update rule `kind` with its default settings.
+    pub fn new(kind: OptimizerKind) -> Self {
+        Self { kind, ..Self::default() }
+    }
+
+    /// The same with weight decay `weight_decay`.
+    pub fn with_weight_decay(self, weight_decay: f64) -> Self {
+        Self { weight_decay, ..self }
+    }
+
+    /// The same with SGD / LARS momentum `momentum`.
+    pub fn with_momentum(self, momentum: f64) -> Self {
+        Self { momentum, ..self }
+    }
+
     /// Checks every setting against its documented range, naming the key.
     pub fn validate(&self) -> Result<()> {
         let unit = |name: &str, v: f64| -> Result<()> {
@@ -82,6 +105,7 @@ impl Default for OptimizerConfig {
 /// wins; variables in no group use the optimiser's settings).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct ParamGroup {
     /// Variable-name prefix, e.g. `backbone.`.
     pub prefix: String,
@@ -100,6 +124,27 @@ impl Default for ParamGroup {
 }
 
 impl ParamGroup {
+    /// The variables whose names start with `prefix`, at the optimiser's settings.
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self { prefix: prefix.into(), ..Self::default() }
+    }
+
+    /// The same at `lr_scale` times the schedule's learning rate.
+    pub fn with_lr_scale(self, lr_scale: f64) -> Self {
+        Self { lr_scale, ..self }
+    }
+
+    /// The same, not updated during the first `freeze_steps` optimiser steps.
+    pub fn with_freeze_steps(self, freeze_steps: usize) -> Self {
+        Self { freeze_steps, ..self }
+    }
+
+    /// The same with its own weight decay.
+    pub fn with_weight_decay(self, weight_decay: f64) -> Self {
+        Self { weight_decay: Some(weight_decay), ..self }
+    }
+
+    /// Checks `lr_scale` and `weight_decay` (finite, `>= 0`), naming the group's prefix.
     pub fn validate(&self) -> Result<()> {
         if !(self.lr_scale >= 0.0 && self.lr_scale.is_finite()) {
             bail!("train.param_groups '{}': lr_scale must be a finite number >= 0, got {}", self.prefix, self.lr_scale);
@@ -177,6 +222,7 @@ impl Optimizer {
         self.steps < p.freeze_steps
     }
 
+    /// The optimiser's settings.
     pub fn config(&self) -> &OptimizerConfig {
         &self.cfg
     }

@@ -8,6 +8,7 @@ use anyhow::{bail, Result};
 use std::collections::HashMap;
 use tch::{nn, Device, Tensor};
 
+/// The [`StepLoop`] of self-supervised training: a [`Method`] on the batches of a [`BatchSource`].
 pub struct SslLoop<'a> {
     method: &'a mut dyn Method,
     data: &'a mut dyn BatchSource,
@@ -15,6 +16,7 @@ pub struct SslLoop<'a> {
 }
 
 impl<'a> SslLoop<'a> {
+    /// Trains `method` on `data`, reducing its per-view losses with `reduction`.
     pub fn new(method: &'a mut dyn Method, data: &'a mut dyn BatchSource, reduction: Box<dyn ViewReduction>) -> Self {
         Self { method, data, reduction }
     }

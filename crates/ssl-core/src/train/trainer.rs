@@ -19,6 +19,7 @@ use tch::{nn, Device, Tensor};
 /// Settings of the training loop (the `[train]` table of a config file).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
 pub struct TrainConfig {
     /// Optimiser steps.
     pub steps: usize,
@@ -28,15 +29,19 @@ pub struct TrainConfig {
     pub accumulate: usize,
     /// Peak learning rate.
     pub lr: f64,
+    /// Steps of linear learning-rate warm-up before the cosine decay.
     pub warmup_steps: usize,
     /// Final learning rate as a fraction of the peak.
     pub min_lr_ratio: f64,
+    /// The optimiser (the `[train.optimizer]` table).
     pub optimizer: OptimizerConfig,
     /// Clip the global gradient norm to this value.
     pub clip_grad_norm: Option<f64>,
+    /// Seed of the run; each step's random draws follow from it and the step.
     pub seed: u64,
     /// Write a checkpoint every this many steps (and at the end).
     pub checkpoint_every: usize,
+    /// How many of the newest checkpoints to keep (older ones are deleted).
     pub keep_checkpoints: usize,
     /// Log metrics every this many steps.
     pub log_every: usize,
@@ -46,6 +51,29 @@ pub struct TrainConfig {
     pub uota: UotaConfig,
     /// Per-prefix learning-rate scale, weight decay and freezing.
     pub param_groups: Vec<ParamGroup>,
+}
+
+impl TrainConfig {
+    /// The same with `steps` optimiser steps of `batch_size` samples, peak learning rate
+    /// `lr` reached after `warmup_steps` of linear warm-up.
+    pub fn with_schedule(self, steps: usize, batch_size: usize, lr: f64, warmup_steps: usize) -> Self {
+        Self { steps, batch_size, lr, warmup_steps, ..self }
+    }
+
+    /// The same with run seed `seed`.
+    pub fn with_seed(self, seed: u64) -> Self {
+        Self { seed, ..self }
+    }
+
+    /// The same with the optimiser `optimizer`.
+    pub fn with_optimizer(self, optimizer: OptimizerConfig) -> Self {
+        Self { optimizer, ..self }
+    }
+
+    /// The same, checkpointing every `checkpoint_every` steps.
+    pub fn with_checkpoint_every(self, checkpoint_every: usize) -> Self {
+        Self { checkpoint_every, ..self }
+    }
 }
 
 impl Default for TrainConfig {
@@ -109,13 +137,21 @@ impl TrainConfig {
 
 /// What a finished run reports.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct TrainSummary {
+    /// Optimiser steps of the run (`train.steps`).
     pub steps: usize,
+    /// Step the run resumed from (`None` for a fresh start).
     pub resumed_from: Option<usize>,
+    /// Loss of the last step (the last logged loss when the run had already finished).
     pub final_loss: f64,
+    /// Loss of the first step trained by this call (the first logged loss when already finished).
     pub first_loss: Option<f64>,
+    /// Wall-clock seconds of the step loop (0 when already finished).
     pub seconds: f64,
+    /// Samples trained per second over `seconds`.
     pub samples_per_second: f64,
+    /// Folder of the run's last checkpoint.
     pub checkpoint: PathBuf,
     /// The run had already finished: nothing was trained (the losses come from its log).
     pub already_finished: bool,
@@ -153,6 +189,7 @@ impl Resume {
         }
     }
 
+    /// Whether the run continues from a checkpoint (anything but [`Resume::No`]).
     pub fn is_resume(self) -> bool {
         self != Resume::No
     }
@@ -198,6 +235,7 @@ pub trait StepLoop {
         Vec::new()
     }
 
+    /// Restores the entries written by [`StepLoop::state`].
     fn load_state(&mut self, _state: &HashMap<String, Tensor>) -> Result<()> {
         Ok(())
     }
@@ -213,13 +251,16 @@ pub trait StepLoop {
 
 /// Runs a [`StepLoop`] under one configuration, with checkpoints under `out/checkpoints`.
 pub struct Trainer {
+    /// The training settings.
     pub cfg: TrainConfig,
+    /// The output folder: `checkpoints/` and `metrics.jsonl` go here.
     pub out: PathBuf,
     /// The effective configuration of the whole run, stored in every checkpoint.
     pub run_config: serde_json::Value,
     /// JSON pointers (e.g. `/device`) of settings that may differ when resuming; any other
     /// difference from the checkpoint's configuration would break exact resumption.
     pub resume_may_change: Vec<String>,
+    /// Device the micro-batches run on.
     pub device: Device,
     /// SHA-256 of the training data's content (see [`Trainer::with_data_fingerprint`]).
     pub data_fingerprint: Option<String>,
@@ -289,6 +330,7 @@ impl Trainer {
         self
     }
 
+    /// The run's checkpoint folder, `out/checkpoints`, keeping `keep_checkpoints` of them.
     pub fn checkpoints(&self) -> CheckpointDir {
         CheckpointDir::new(self.out.join("checkpoints"), self.cfg.keep_checkpoints)
     }

@@ -75,13 +75,9 @@ pub fn serial() -> std::sync::MutexGuard<'static, ()> {
 
 /// Tiny networks; each method's own options where the defaults are too large.
 pub fn method_config(method: &str) -> MethodConfig {
-    let cfg = MethodConfig {
-        backbone: BackboneConfig { kind: "small-convnet".into(), in_channels: 1, small_image_stem: true, width: 8, stages: 3 },
-        projector_hidden: 32,
-        projector_dim: 16,
-        predictor_hidden: 32,
-        ..Default::default()
-    };
+    let mut cfg = MethodConfig::default();
+    cfg.backbone = BackboneConfig::new("small-convnet", 1).with_shape(8, 3);
+    (cfg.projector_hidden, cfg.projector_dim, cfg.predictor_hidden) = (32, 16, 32);
     match method {
         "moco-v2" => cfg.with_option("queue_size", 64),
         "nac" => cfg.with_option("code_dim", 16),
@@ -91,18 +87,11 @@ pub fn method_config(method: &str) -> MethodConfig {
 }
 
 pub fn train_config(steps: usize) -> TrainConfig {
-    TrainConfig {
-        steps,
-        batch_size: 16,
-        lr: 0.05,
-        warmup_steps: 2,
-        optimizer: OptimizerConfig { kind: OptimizerKind::Adamw, weight_decay: 1e-4, ..Default::default() },
-        checkpoint_every: 3,
-        log_every: 1,
-        progress: false,
-        seed: 7,
-        ..Default::default()
-    }
+    let mut cfg = TrainConfig::default();
+    (cfg.steps, cfg.batch_size, cfg.lr, cfg.warmup_steps) = (steps, 16, 0.05, 2);
+    cfg.optimizer = OptimizerConfig::new(OptimizerKind::Adamw).with_weight_decay(1e-4);
+    (cfg.checkpoint_every, cfg.log_every, cfg.progress, cfg.seed) = (3, 1, false, 7);
+    cfg
 }
 
 pub fn trainer(out: &std::path::Path, cfg: TrainConfig) -> Trainer {

@@ -35,13 +35,16 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<()> {
     tch::set_num_threads(a.threads);
-    let pre = PreprocessConfig { grid: a.grid.clone(), ..Default::default() };
+    let mut pre = PreprocessConfig::default();
+    pre.grid = a.grid.clone();
     let set = load_prepared(&a.data, &pre)?;
     let (x, _) = tensors(&set, tch::Device::Cpu);
     let n = set.len();
     let shape = MapShape { rows: a.rows, cols: a.cols };
     let t0 = Instant::now();
-    let protos = train_som(&x, &SomConfig { shape, iterations: a.iterations, t_max: 10.0, t_min: 0.1, seed: 0 })?;
+    let mut som = SomConfig::default();
+    (som.shape, som.iterations, som.t_max, som.t_min, som.seed) = (shape, a.iterations, 10.0, 0.1, 0);
+    let protos = train_som(&x, &som)?;
     let fit_s = t0.elapsed().as_secs_f64();
     let t0 = Instant::now();
     for _ in 0..a.repeats {

@@ -41,9 +41,11 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<()> {
     let (wave, ssps) = load_ssps(&a.ssp)?;
-    let gcfg = GalaxyConfig { galaxies_per_kind: a.galaxies_per_kind, spaxels: a.spaxels, seed: a.seed, ..Default::default() };
+    let mut gcfg = GalaxyConfig::default();
+    (gcfg.galaxies_per_kind, gcfg.spaxels, gcfg.seed) = (a.galaxies_per_kind, a.spaxels, a.seed);
     let (raw, labels) = generate_galaxies(&wave, &ssps, &gcfg)?;
-    let mut cfg = FitConfig { device: a.device.clone(), ..Default::default() };
+    let mut cfg = FitConfig::default();
+    cfg.device = a.device.clone();
     cfg.preprocess.grid = vec![3600.0, 7400.0, 5.0];
     cfg.shape = MapShape { rows: a.map_size, cols: a.map_size };
     cfg.train.steps = a.steps;

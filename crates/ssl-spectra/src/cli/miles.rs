@@ -66,7 +66,8 @@ pub fn run(a: Args) -> Result<()> {
     if keep.len() < 20 {
         bail!("{}: only {} spectra have catalogue entries", a.data.display(), keep.len());
     }
-    let mut cfg = FitConfig { device: a.device.clone(), ..Default::default() };
+    let mut cfg = FitConfig::default();
+    cfg.device = a.device.clone();
     cfg.preprocess.grid = a.grid.clone();
     cfg.shape = ssl_spectra::som::MapShape { rows: a.rows, cols: a.cols };
     cfg.train.steps = a.steps;

@@ -41,7 +41,8 @@ pub fn run(a: Args) -> Result<()> {
     };
     prototype_spectra(&out.join("prototypes.png"), "Prototype spectra per node", map.shape, &map.wave, &spectra)?;
     if let Some(data) = &a.data {
-        let pre = ssl_spectra::preprocess::PreprocessConfig { skip_bad: a.skip_bad, ..map.config.preprocess.clone() };
+        let mut pre = map.config.preprocess.clone();
+        pre.skip_bad = a.skip_bad;
         let set = load_prepared(data, &pre)?;
         let (bmus, _, _) = map.place(&set)?;
         let mut hits = vec![0f64; map.shape.nodes()];

@@ -12,22 +12,31 @@ use std::path::Path;
 /// BSCALE / BZERO, and its header values.
 #[derive(Debug, Clone)]
 pub struct FitsImage {
+    /// Position of the HDU in the file (0 is the primary).
     pub index: usize,
+    /// The `EXTNAME` keyword, trimmed, when present.
     pub name: Option<String>,
+    /// Length of each axis, `NAXIS1` first; empty for an HDU with no data.
     pub axes: Vec<usize>,
+    /// The pixel values, `NAXIS1` varying fastest, with BSCALE / BZERO applied.
     pub data: Vec<f64>,
+    /// Header keywords with a number, string or logical value.
     pub keys: BTreeMap<String, HeaderValue>,
 }
 
 /// A header value (numbers, strings, logicals).
 #[derive(Debug, Clone, PartialEq)]
 pub enum HeaderValue {
+    /// An integer or floating-point value.
     Number(f64),
+    /// A string value.
     Text(String),
+    /// A logical value (`T` / `F`).
     Flag(bool),
 }
 
 impl FitsImage {
+    /// A numeric header value, parsing a string value when it holds a number.
     pub fn number(&self, key: &str) -> Option<f64> {
         match self.keys.get(key) {
             Some(HeaderValue::Number(v)) => Some(*v),
@@ -36,6 +45,7 @@ impl FitsImage {
         }
     }
 
+    /// A string header value, trimmed of surrounding spaces.
     pub fn text(&self, key: &str) -> Option<&str> {
         match self.keys.get(key) {
             Some(HeaderValue::Text(s)) => Some(s.trim()),
@@ -47,9 +57,13 @@ impl FitsImage {
 /// A binary-table HDU: numeric columns by name (`TTYPEn`), each `rows x repeat` values.
 #[derive(Debug, Clone)]
 pub struct FitsTable {
+    /// Position of the HDU in the file (0 is the primary).
     pub index: usize,
+    /// The `EXTNAME` keyword, trimmed, when present.
     pub name: Option<String>,
+    /// Number of rows (`NAXIS2`).
     pub rows: usize,
+    /// Numeric columns with their values, row after row; named by `TTYPEn`, else `COLn`.
     pub columns: Vec<(String, Vec<f64>)>,
 }
 
@@ -63,7 +77,9 @@ impl FitsTable {
 /// Everything readable in a FITS file.
 #[derive(Debug, Clone, Default)]
 pub struct FitsContents {
+    /// The image HDUs, in file order (an empty primary included).
     pub images: Vec<FitsImage>,
+    /// The binary-table HDUs, in file order.
     pub tables: Vec<FitsTable>,
 }
 

@@ -4,8 +4,7 @@ use super::experiment::{Experiment, ExperimentArgs};
 use super::summary::row;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use ssl_core::train::TrainConfig;
-use ssl_vision::config::{EvalConfig, PretrainConfig};
+use ssl_vision::config::EvalConfig;
 use ssl_vision::pipeline::{evaluate, evaluate_raw_pixels, pretrain};
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -38,7 +37,7 @@ pub fn run(a: Args) -> Result<()> {
     let eval = EvalConfig::default();
     let mut md = String::from("| encoder | kNN top-1 (%) | linear top-1 (%) | seeds | steps | epochs | pre-training (s) |\n|---|---|---|---|---|---|---|\n");
     let [raw, centred] = evaluate_raw_pixels(&base, &train, &test, &eval)?;
-    let random = evaluate(&PretrainConfig { method: a.methods[0].clone(), ..base.clone() }, None, &train, &test, &eval, device, None)?;
+    let random = evaluate(&base.clone().with_method(a.methods[0].clone()), None, &train, &test, &eval, device, None)?;
     for (name, r) in [("raw pixels", &raw), ("raw pixels, centred", &centred), ("random init", &random)] {
         writeln!(md, "{}", row(name, std::slice::from_ref(r), &["-".into(), "-".into(), "-".into()]))?;
     }
@@ -59,12 +58,12 @@ pub fn run(a: Args) -> Result<()> {
         for &steps in &a.budgets {
             // The warm-up keeps its share of the run.
             let warmup = (base.train.warmup_steps as f64 * steps as f64 / base.train.steps.max(1) as f64).round() as usize;
-            let cfg = PretrainConfig {
-                method: method.clone(),
-                out: a.out.join(format!("{method}-{steps}")),
-                train: TrainConfig { steps, warmup_steps: warmup.min(steps / 2), ..base.train.clone() },
-                ..base.clone()
-            };
+            let cfg = base.clone().with_method(method.clone()).with_out(a.out.join(format!("{method}-{steps}"))).with_train(base.train.clone().with_schedule(
+                steps,
+                base.train.batch_size,
+                base.train.lr,
+                warmup.min(steps / 2),
+            ));
             eprintln!("{method}: pre-training {steps} steps ...");
             let t0 = Instant::now();
             let summary = pretrain(&cfg, true).with_context(|| format!("pre-training {method} for {steps} steps"))?;

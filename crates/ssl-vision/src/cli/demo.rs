@@ -4,8 +4,7 @@ use super::summary::row;
 use anyhow::{Context, Result};
 use clap::Parser;
 use ssl_core::train::MetricsLog;
-use ssl_core::train::TrainConfig;
-use ssl_vision::config::{EvalConfig, PretrainConfig};
+use ssl_vision::config::EvalConfig;
 use ssl_vision::pipeline::{embedding_plot, evaluate, evaluate_raw_pixels, pretrain, EvalReport};
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -63,7 +62,7 @@ pub fn run(a: Args) -> Result<()> {
     random_cfg.method = a.methods.first().cloned().unwrap_or_else(|| "simclr".into());
     let mut random = Vec::new();
     for i in 0..a.random_seeds.max(1) as u64 {
-        let cfg = PretrainConfig { train: TrainConfig { seed: base.train.seed.wrapping_add(i), ..base.train.clone() }, ..random_cfg.clone() };
+        let cfg = random_cfg.clone().with_train(base.train.clone().with_seed(base.train.seed.wrapping_add(i)));
         let r = evaluate(&cfg, None, &train, &test, &eval, device, None)?;
         println!("random encoder (seed {}): kNN {:.2}%  linear {:.2}%", cfg.train.seed, 100.0 * r.knn_top1, 100.0 * r.linear_top1);
         random.push(r);

@@ -4,7 +4,6 @@ use super::experiment::{Experiment, ExperimentArgs};
 use super::summary::{cell, row};
 use anyhow::{Context, Result};
 use clap::Parser;
-use ssl_core::train::TrainConfig;
 use ssl_vision::config::{EvalConfig, PretrainConfig};
 use ssl_vision::pipeline::{evaluate, evaluate_raw_pixels, pretrain};
 use std::fmt::Write;
@@ -59,10 +58,10 @@ pub fn run(a: Args) -> Result<()> {
         if a.methods.is_empty() { ssl_vision::registry().methods().iter().map(|m| m.name.to_string()).collect() } else { a.methods.clone() };
     let mut runs: Vec<(String, PretrainConfig)> = Vec::new();
     for m in &methods {
-        let c = PretrainConfig { method: m.clone(), out: a.out.join(m), ..base.clone() };
+        let c = base.clone().with_method(m.clone()).with_out(a.out.join(m));
         runs.push((m.clone(), with_method_settings(c, m, &a.method_set)?));
     }
-    let mut with_uota = PretrainConfig { method: a.uota_method.clone(), out: a.out.join(format!("{}-uota", a.uota_method)), ..base.clone() };
+    let mut with_uota = base.clone().with_method(a.uota_method.clone()).with_out(a.out.join(format!("{}-uota", a.uota_method)));
     with_uota.train.uota.enabled = true;
     runs.push((format!("{} + UOTA", a.uota_method), with_method_settings(with_uota, &a.uota_method, &a.method_set)?));
 
@@ -77,10 +76,10 @@ pub fn run(a: Args) -> Result<()> {
     let [raw, centred] = evaluate_raw_pixels(&base, &train, &test, &eval)?;
     emit(row("raw pixels", &[raw], &["-".into(), "-".into()]))?;
     emit(row("raw pixels, centred", &[centred], &["-".into(), "-".into()]))?;
-    let random_cfg = PretrainConfig { method: methods.first().cloned().unwrap_or_else(|| "simclr".into()), ..base.clone() };
+    let random_cfg = base.clone().with_method(methods.first().cloned().unwrap_or_else(|| "simclr".into()));
     let mut random = Vec::new();
     for i in 0..seeds {
-        let cfg = PretrainConfig { train: TrainConfig { seed: base.train.seed.wrapping_add(i), ..base.train.clone() }, ..random_cfg.clone() };
+        let cfg = random_cfg.clone().with_train(base.train.clone().with_seed(base.train.seed.wrapping_add(i)));
         random.push(evaluate(&cfg, None, &train, &test, &eval, device, None)?);
     }
     emit(row("random init", &random, &["-".into(), "-".into()]))?;
@@ -88,7 +87,7 @@ pub fn run(a: Args) -> Result<()> {
         let (mut reports, mut losses, mut secs) = (Vec::new(), Vec::new(), Vec::new());
         for i in 0..seeds {
             let seed = cfg.train.seed.wrapping_add(i);
-            let c = PretrainConfig { out: cfg.out.join(format!("seed-{seed}")), train: TrainConfig { seed, ..cfg.train.clone() }, ..cfg.clone() };
+            let c = cfg.clone().with_out(cfg.out.join(format!("seed-{seed}"))).with_train(cfg.train.clone().with_seed(seed));
             eprintln!("{name} (seed {seed}): pre-training {} steps ...", c.train.steps);
             let t0 = Instant::now();
             let s = pretrain(&c, true).with_context(|| format!("pre-training {name} (seed {seed})"))?;

@@ -7,8 +7,7 @@ use super::experiment::{Experiment, ExperimentArgs};
 use super::summary::{cell, row};
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use ssl_core::train::TrainConfig;
-use ssl_vision::config::{EvalConfig, PretrainConfig};
+use ssl_vision::config::EvalConfig;
 use ssl_vision::pipeline::{evaluate, evaluate_raw_pixels, pretrain, EvalReport};
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -62,7 +61,7 @@ pub fn run(a: Args) -> Result<()> {
     emit(row("raw pixels, centred", &[centred], &["-".into()]))?;
     let mut random = Vec::new();
     for i in 0..seeds {
-        let cfg = PretrainConfig { train: TrainConfig { seed: base.train.seed.wrapping_add(i), ..base.train.clone() }, ..base.clone() };
+        let cfg = base.clone().with_train(base.train.clone().with_seed(base.train.seed.wrapping_add(i)));
         random.push(evaluate(&cfg, None, &train, &test, &eval, device, None)?);
     }
     emit(row("random init", &random, &["-".into()]))?;
@@ -86,8 +85,7 @@ pub fn run(a: Args) -> Result<()> {
             let (mut reports, mut losses) = (Vec::new(), Vec::new());
             for i in 0..seeds {
                 let seed = base.train.seed.wrapping_add(i);
-                let c =
-                    PretrainConfig { out: a.out.join(&folder).join(format!("seed-{seed}")), train: TrainConfig { seed, ..cfg.train.clone() }, ..cfg.clone() };
+                let c = cfg.clone().with_out(a.out.join(&folder).join(format!("seed-{seed}"))).with_train(cfg.train.clone().with_seed(seed));
                 eprintln!("{name} (seed {seed}): pre-training {} steps ...", c.train.steps);
                 let s = pretrain(&c, true).with_context(|| format!("pre-training {name} (seed {seed})"))?;
                 losses.push(s.final_loss);

@@ -6,7 +6,9 @@ use std::path::Path;
 /// An unsigned-byte IDX array.
 #[derive(Debug, Clone)]
 pub struct IdxArray {
+    /// Length of each dimension, outermost first.
     pub dims: Vec<usize>,
+    /// The values, row-major (last dimension fastest).
     pub data: Vec<u8>,
 }
 

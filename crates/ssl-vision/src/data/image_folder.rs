@@ -25,13 +25,18 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
 /// index of their class folder) when the folder has class sub-folders.
 #[derive(Debug, Clone)]
 pub struct FolderListing {
+    /// The folder listed.
     pub root: PathBuf,
+    /// The image files (`.png`, `.jpg`, `.jpeg`), class folder by class folder, each sorted.
     pub files: Vec<PathBuf>,
+    /// Class index of each file (its class folder's position in sorted order); `None` for a flat folder.
     pub labels: Option<Vec<i64>>,
+    /// Names of the class folders, indexed by label; empty for a flat folder.
     pub class_names: Vec<String>,
 }
 
 impl FolderListing {
+    /// Lists `root`: the images of its class sub-folders, or, with none, its own images.
     pub fn of(root: &Path) -> Result<Self> {
         let entries = sorted_entries(root)?;
         let class_dirs: Vec<PathBuf> = entries.iter().filter(|p| p.is_dir()).cloned().collect();
@@ -58,7 +63,6 @@ impl FolderListing {
         self.labels = self.labels.as_ref().map(|l| keep.iter().map(|&i| l[i]).collect());
     }
 
-    /// Reports the files left out as unreadable (with `--skip-bad`) on stderr.
     /// Applies `read` to every file in parallel. A failure is an error naming the file,
     /// or with `skip_bad` the file is left out (and reported); `verb` says what failed
     /// when nothing is left.
@@ -83,7 +87,8 @@ impl FolderListing {
         Ok(good)
     }
 
-    /// `bad` holds one message per file left out, each naming its file.
+    /// Reports the files left out as unreadable (with `--skip-bad`) on stderr; `bad`
+    /// holds one message per file left out, each naming its file.
     fn report_skipped(&self, bad: &[String]) {
         if bad.is_empty() {
             return;

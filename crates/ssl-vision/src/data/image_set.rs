@@ -4,15 +4,24 @@ use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
 
+/// `n` decoded images of one size, with their labels when known.
 #[derive(Debug, Clone)]
 pub struct ImageSet {
+    /// The file or folder the images were read from.
     pub source: PathBuf,
+    /// Number of images.
     pub n: usize,
+    /// Channels per image (1: grey-scale, 3: RGB).
     pub channels: usize,
+    /// Height of every image, in pixels.
     pub height: usize,
+    /// Width of every image, in pixels.
     pub width: usize,
+    /// All pixels, `[N, C, H, W]` row-major.
     pub pixels: Vec<u8>,
+    /// Class index of each image, when known.
     pub labels: Option<Vec<i64>>,
+    /// Name of each class, indexed by label; empty when the source names none.
     pub class_names: Vec<String>,
 }
 
@@ -39,6 +48,7 @@ impl ImageSet {
         Ok(Self { source: source.to_path_buf(), n, channels: c, height: h, width: w, pixels: images.data, labels, class_names: Vec::new() })
     }
 
+    /// Values per image, `C * H * W`.
     pub fn image_len(&self) -> usize {
         self.channels * self.height * self.width
     }

@@ -4,11 +4,13 @@ use crate::augment::Image;
 use anyhow::Result;
 use std::path::Path;
 
+/// A numbered collection of images the view loader draws from.
 pub trait ImageSource: Send + Sync {
     /// The file or folder the images come from (for messages).
     fn source(&self) -> &Path;
     /// Number of images.
     fn len(&self) -> usize;
+    /// Whether there are no images.
     fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+/// An ImageFolder whose images are decoded one at a time, when a batch needs them.
 pub struct StreamedFolder {
     listing: FolderListing,
     /// `(width, height)` of each file, from its header.
@@ -57,14 +58,17 @@ impl StreamedFolder {
         self
     }
 
+    /// The image files, in the order of their indices.
     pub fn files(&self) -> &[PathBuf] {
         &self.listing.files
     }
 
+    /// Class index of each file; `None` for a flat folder.
     pub fn labels(&self) -> Option<&[i64]> {
         self.listing.labels.as_deref()
     }
 
+    /// Names of the class folders, indexed by label; empty for a flat folder.
     pub fn class_names(&self) -> &[String] {
         &self.listing.class_names
     }

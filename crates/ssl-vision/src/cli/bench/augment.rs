@@ -13,7 +13,8 @@ pub fn run(a: &Args) -> Result<serde_json::Value> {
             Image::from_u8(3, 32, 32, &px)
         })
         .collect();
-    let cfg = AugmentConfig { size: 32, mean: vec![0.0], std: vec![1.0], ..Default::default() };
+    let mut cfg = AugmentConfig::default();
+    (cfg.size, cfg.mean, cfg.std) = (32, vec![0.0], vec![1.0]);
     let pass = |imgs: &[Image], seed: u64| {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let mut checksum = 0f32;

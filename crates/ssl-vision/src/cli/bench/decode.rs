@@ -16,16 +16,10 @@ const BATCH: usize = 32;
 /// SimCLR's ImageNet augmentation: crop 0.08-1, flip, jitter 0.4/0.4/0.2/0.1 (p 0.8),
 /// grey-scale 0.2, blur 0.5 (kernel about 10% of the side: 23 px), solarize 0.2.
 pub fn imagenet_augment() -> AugmentConfig {
-    AugmentConfig {
-        size: SIZE,
-        crop_scale: (0.08, 1.0),
-        saturation: 0.2,
-        blur_p: 0.5,
-        solarize_p: 0.2,
-        mean: vec![0.485, 0.456, 0.406],
-        std: vec![0.229, 0.224, 0.225],
-        ..AugmentConfig::default()
-    }
+    let mut cfg = AugmentConfig::default();
+    (cfg.size, cfg.crop_scale, cfg.saturation, cfg.blur_p, cfg.solarize_p) = (SIZE, (0.08, 1.0), 0.2, 0.5, 0.2);
+    (cfg.mean, cfg.std) = (vec![0.485, 0.456, 0.406], vec![0.229, 0.224, 0.225]);
+    cfg
 }
 
 /// The thread counts measured: 1, 2 and all cores, without repeats.

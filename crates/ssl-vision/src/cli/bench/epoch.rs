@@ -38,8 +38,8 @@ fn png_folder(a: &Args, n: usize) -> Result<(PathBuf, usize)> {
 /// Seconds of one `pretrain` epoch over `folder` (a fresh run each time).
 fn ours(a: &Args, folder: &Path, images: usize, stream: bool) -> Result<(f64, f64)> {
     let batch = a.epoch_batch;
-    let mut cfg =
-        PretrainConfig { data: Some(folder.to_path_buf()), stream, out: a.work.join(if stream { "run-streamed" } else { "run" }), ..Default::default() };
+    let mut cfg = PretrainConfig::default().with_data(folder).with_out(a.work.join(if stream { "run-streamed" } else { "run" }));
+    cfg.stream = stream;
     cfg.threads = a.threads.max(0) as usize;
     cfg.device = a.device.clone();
     cfg.train.batch_size = batch;

@@ -78,25 +78,22 @@ pub fn run(a: &Args, layout: Layout, compete: bool) -> Result<serde_json::Value>
     let device = ssl_core::device::parse_device(&a.device)?;
     tch::manual_seed(0);
     let vs = nn::VarStore::new(device);
-    let cfg = MethodConfig {
-        backbone: BackboneConfig { kind: "resnet18".into(), in_channels: 3, small_image_stem: true, width: 1, stages: 3 },
-        projector_hidden: 512,
-        projector_dim: 128,
-        ..Default::default()
-    }
-    .with_option("temperature", 0.2);
+    let cfg = MethodConfig::default()
+        .with_backbone(BackboneConfig::new("resnet18", 3).with_shape(1, 3))
+        .with_heads(512, 128, MethodConfig::default().predictor_hidden)
+        .with_option("temperature", 0.2);
     let mut method = build_method("simclr", &vs, &cfg)?;
     let mut views = vec![Tensor::f_randn([a.batch, 3, 32, 32], (Kind::Float, device))?, Tensor::f_randn([a.batch, 3, 32, 32], (Kind::Float, device))?];
     if layout == Layout::ChannelsLast {
         ssl_vision::pipeline::to_channels_last(&vs)?;
         views = views.iter().map(ssl_core::data::channels_last).collect::<Result<_>>()?;
     }
-    let opt_cfg = OptimizerConfig { kind: OptimizerKind::Sgd, momentum: 0.9, weight_decay: 1e-6, ..Default::default() };
+    let opt_cfg = OptimizerConfig::new(OptimizerKind::Sgd).with_momentum(0.9).with_weight_decay(1e-6);
     let mut opt = Optimizer::new(opt_cfg, vs.variables());
     let batch = Batch::from_views(views)?;
     let mut step = |i: usize| -> Result<()> {
         opt.zero_grad();
-        let ctx = StepContext { step: i, total_steps: a.warmup + a.steps, micro: 0, seed: i as u64 };
+        let ctx = StepContext::new(i, a.warmup + a.steps, i as u64);
         let loss = method.loss(&batch, &ctx)?.mean_total();
         loss.f_backward()?;
         opt.step(0.1);

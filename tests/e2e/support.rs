@@ -23,3 +23,9 @@ pub fn random_rgb_images(n: usize, seed: u64) -> ImageSet {
     let labels = Some((0..n).map(|i| (i % 4) as i64).collect());
     ImageSet { source: PathBuf::from("generated"), n, channels: 3, height: 32, width: 32, pixels, labels, class_names: Vec::new() }
 }
+
+/// The README's Rust examples, compiled (and the runnable ones run) as doctests, so the
+/// "Use a crate in your project" section cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeExamples;

@@ -8,6 +8,7 @@ bash scripts/setup-libtorch.sh
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 # Hygiene that CI enforces: the committed rustfmt.toml, and clippy with warnings as errors.
 cargo fmt --all --check
+cargo fmt --check --manifest-path examples/outside/Cargo.toml
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # No unused dependencies (cargo-machete, installed into .tools/ on first use).
 if [ ! -x .tools/bin/cargo-machete ]; then
@@ -15,3 +16,8 @@ if [ ! -x .tools/bin/cargo-machete ]; then
 fi
 .tools/bin/cargo-machete
 cargo test --workspace --locked "$@"
+# The dependency story as a user's project lives it: a project outside the workspace
+# that depends on ssl-core and ssl-spectra by path, links libtorch through ssl-link's
+# rpath (no LD_LIBRARY_PATH), trains a small map and checks its kNN accuracy. It builds
+# into this target folder, so what the tests built is reused.
+(cd examples/outside && LIBTORCH="$root/libtorch" CARGO_TARGET_DIR="$root/target" cargo run --locked --quiet)

@@ -4,9 +4,11 @@
 mod batch;
 mod epoch_order;
 mod layout;
+mod listing;
 mod source;
 
 pub use batch::{Batch, LABELS, WEIGHTS};
 pub use epoch_order::EpochOrder;
 pub use layout::{channels_last, is_channels_last};
+pub use listing::{FileKind, FolderListing};
 pub use source::BatchSource;

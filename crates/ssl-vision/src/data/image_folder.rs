@@ -2,106 +2,11 @@
 use super::ImageSet;
 use crate::augment::Image;
 use anyhow::{bail, Context, Result};
-use rayon::prelude::*;
-use std::path::{Path, PathBuf};
+use ssl_core::data::{FileKind, FolderListing};
+use std::path::Path;
 
-const EXTENSIONS: &[&str] = &["png", "jpg", "jpeg"];
-
-fn is_image(p: &Path) -> bool {
-    p.extension().and_then(|e| e.to_str()).is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-}
-
-fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot list {}", dir.display()))?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<std::io::Result<_>>()
-        .with_context(|| format!("cannot list {}", dir.display()))?;
-    v.sort();
-    Ok(v)
-}
-
-/// The image files of an ImageFolder in a fixed (sorted) order, with their labels (the
-/// index of their class folder) when the folder has class sub-folders.
-#[derive(Debug, Clone)]
-pub struct FolderListing {
-    /// The folder listed.
-    pub root: PathBuf,
-    /// The image files (`.png`, `.jpg`, `.jpeg`), class folder by class folder, each sorted.
-    pub files: Vec<PathBuf>,
-    /// Class index of each file (its class folder's position in sorted order); `None` for a flat folder.
-    pub labels: Option<Vec<i64>>,
-    /// Names of the class folders, indexed by label; empty for a flat folder.
-    pub class_names: Vec<String>,
-}
-
-impl FolderListing {
-    /// Lists `root`: the images of its class sub-folders, or, with none, its own images.
-    pub fn of(root: &Path) -> Result<Self> {
-        let entries = sorted_entries(root)?;
-        let class_dirs: Vec<PathBuf> = entries.iter().filter(|p| p.is_dir()).cloned().collect();
-        let mut files: Vec<(PathBuf, Option<i64>)> = Vec::new();
-        let mut class_names = Vec::new();
-        if class_dirs.is_empty() {
-            files.extend(entries.into_iter().filter(|p| is_image(p)).map(|p| (p, None)));
-        } else {
-            for (label, dir) in class_dirs.iter().enumerate() {
-                class_names.push(dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default());
-                files.extend(sorted_entries(dir)?.into_iter().filter(|p| is_image(p)).map(|p| (p, Some(label as i64))));
-            }
-        }
-        if files.is_empty() {
-            bail!("{}: no images found (expected .png / .jpg files, directly or in one folder per class)", root.display());
-        }
-        let labels = files.iter().map(|(_, l)| *l).collect::<Option<Vec<i64>>>();
-        Ok(Self { root: root.to_path_buf(), files: files.into_iter().map(|(p, _)| p).collect(), labels, class_names })
-    }
-
-    /// Keeps the files at `keep` (indices into `files`, in order).
-    pub fn keep(&mut self, keep: &[usize]) {
-        self.files = keep.iter().map(|&i| self.files[i].clone()).collect();
-        self.labels = self.labels.as_ref().map(|l| keep.iter().map(|&i| l[i]).collect());
-    }
-
-    /// Applies `read` to every file in parallel. A failure is an error naming the file,
-    /// or with `skip_bad` the file is left out (and reported); `verb` says what failed
-    /// when nothing is left.
-    pub fn read_each<T: Send>(&mut self, read: impl Fn(&Path) -> Result<T> + Sync, skip_bad: bool, verb: &str) -> Result<Vec<T>> {
-        let results: Vec<Result<T>> = self.files.par_iter().map(|p| read(p)).collect();
-        let (mut good, mut keep, mut bad) = (Vec::new(), Vec::new(), Vec::new());
-        for (i, r) in results.into_iter().enumerate() {
-            match r {
-                Ok(v) => {
-                    good.push(v);
-                    keep.push(i);
-                }
-                Err(e) if skip_bad => bad.push(format!("{e:#}")),
-                Err(e) => bail!("{e:#} (--skip-bad leaves unreadable images out)"),
-            }
-        }
-        if good.is_empty() {
-            bail!("{}: none of the {} images can be {verb}", self.root.display(), self.files.len());
-        }
-        self.keep(&keep);
-        self.report_skipped(&bad);
-        Ok(good)
-    }
-
-    /// Reports the files left out as unreadable (with `--skip-bad`) on stderr; `bad`
-    /// holds one message per file left out, each naming its file.
-    fn report_skipped(&self, bad: &[String]) {
-        if bad.is_empty() {
-            return;
-        }
-        eprintln!("warning: {}: left out {} of {} images that cannot be read:", self.root.display(), bad.len(), self.files.len() + bad.len());
-        for why in bad.iter().take(20) {
-            eprintln!("  {why}");
-        }
-        if bad.len() > 20 {
-            eprintln!("  ... and {} more", bad.len() - 20);
-        }
-    }
-}
+/// The files an ImageFolder holds.
+pub const IMAGES: FileKind = FileKind { noun: "images", extensions: &["png", "jpg", "jpeg"] };
 
 /// Decodes one image file, naming it in the error.
 pub fn decode_file(path: &Path) -> Result<image::DynamicImage> {
@@ -168,7 +73,7 @@ pub fn to_image(img: &image::DynamicImage, channels: usize) -> Image {
 /// and grayscale are kept as they are unless mixed, in which case all become RGB. With
 /// `skip_bad`, files that cannot be decoded are left out and reported instead of failing.
 pub fn read_image_folder(root: &Path, skip_bad: bool) -> Result<ImageSet> {
-    let mut listing = FolderListing::of(root)?;
+    let mut listing = FolderListing::of(root, IMAGES)?;
     let decoded = listing.read_each(decode_file, skip_bad, "decoded")?;
     let (w, h) = (decoded[0].width(), decoded[0].height());
     if let Some((i, img)) = decoded.iter().enumerate().find(|(_, d)| (d.width(), d.height()) != (w, h)) {

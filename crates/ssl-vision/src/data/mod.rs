@@ -8,9 +8,10 @@ mod image_source;
 mod streamed_folder;
 
 pub use idx::{read_idx, IdxArray};
-pub use image_folder::{read_image_folder, to_chw, to_image, FolderListing};
+pub use image_folder::{read_image_folder, to_chw, to_image, IMAGES};
 pub use image_set::ImageSet;
 pub use image_source::ImageSource;
+pub use ssl_core::data::FolderListing;
 pub use streamed_folder::StreamedFolder;
 
 use anyhow::{bail, Result};

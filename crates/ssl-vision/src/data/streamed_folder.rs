@@ -1,11 +1,12 @@
 //! An ImageFolder read file by file: only the headers are read when it is opened, and
 //! each image is decoded when a batch needs it, so the data may be larger than memory.
 //! Batches are the same as from the decoded set (same order, same views).
-use super::image_folder::{decode_file, to_image, FolderListing};
+use super::image_folder::{decode_file, to_image, IMAGES};
 use super::ImageSource;
 use crate::augment::Image;
 use anyhow::{bail, Context, Result};
 use image::ImageDecoder;
+use ssl_core::data::FolderListing;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -41,7 +42,7 @@ impl StreamedFolder {
     /// Lists `root` and reads every file's header (in parallel). A file whose header
     /// cannot be read is an error naming it, or with `skip_bad` is left out and reported.
     pub fn open(root: &Path, skip_bad: bool) -> Result<Self> {
-        let mut listing = FolderListing::of(root)?;
+        let mut listing = FolderListing::of(root, IMAGES)?;
         let headers = listing.read_each(header, skip_bad, "read")?;
         let gray = headers.iter().all(|&(_, channels)| channels < 3);
         let sizes = headers.into_iter().map(|(size, _)| size).collect();

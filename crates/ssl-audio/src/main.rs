@@ -1,0 +1,32 @@
+//! `ssl-audio`: audio data, Kaldi-compatible features and audio self-supervision.
+mod cli;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "ssl-audio", version, about = "Audio data, Kaldi-compatible features, audio SSL")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a folder (one sub-folder per speaker or class) or CSV of recordings and summarise it.
+    Inspect(cli::inspect::Args),
+    /// Compute log mel filterbanks or MFCC of recordings into a safetensors file.
+    Features(cli::features::Args),
+    /// Feature throughput against kaldi-native-fbank and torchaudio on the same recordings.
+    BenchFeatures(cli::bench::Args),
+}
+
+fn main() -> ExitCode {
+    ssl_core::cli::passive_openmp_waits();
+    let result = match Cli::parse().command {
+        Command::Inspect(a) => cli::inspect::run(a),
+        Command::Features(a) => cli::features::run(a),
+        Command::BenchFeatures(a) => cli::bench::run(a),
+    };
+    ssl_core::cli::exit_code(result)
+}

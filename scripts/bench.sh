@@ -20,3 +20,7 @@ cargo run --release --locked -p ssl-vision -- bench --python .venv/bin/python --
 .venv/bin/python -m pip install -q minisom
 bash datasets/fetch-spectra.sh
 cargo run --release --locked -p ssl-spectra -- bench --python .venv/bin/python --json runs/spectra-bench.json
+# Kaldi filterbanks: real speech against kaldi-native-fbank and torchaudio's Kaldi module.
+.venv/bin/python -m pip install -q kaldi-native-fbank==1.23.0 torchaudio==2.11.1
+bash datasets/fetch-speech.sh
+cargo run --release --locked -p ssl-audio -- bench-features --python .venv/bin/python --json runs/audio-bench.json

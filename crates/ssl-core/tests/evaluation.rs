@@ -106,3 +106,85 @@ fn pca_finds_the_dominant_direction() {
     let second_var = p.select(1, 1).var(true).double_value(&[]);
     assert!(first_var > 50.0 && second_var < 0.1, "{first_var} {second_var}");
 }
+
+mod verification {
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+    use ssl_core::eval::{equal_error_rate, min_dcf, verification_report, DcfParams};
+
+    fn gaussian(n: usize, mean: f64, rng: &mut ChaCha8Rng) -> Vec<f64> {
+        (0..n).map(|_| mean + (-2.0 * (1.0 - rng.random::<f64>()).ln()).sqrt() * (std::f64::consts::TAU * rng.random::<f64>()).cos()).collect()
+    }
+
+    /// Miss and false-alarm rates straight from the definition, at every candidate threshold.
+    fn brute_force(target: &[f64], non: &[f64]) -> Vec<(f64, f64)> {
+        let mut thresholds: Vec<f64> = target.iter().chain(non).copied().collect();
+        thresholds.push(f64::INFINITY);
+        thresholds
+            .iter()
+            .map(|&th| {
+                let miss = target.iter().filter(|&&s| s < th).count() as f64 / target.len() as f64;
+                let fa = non.iter().filter(|&&s| s >= th).count() as f64 / non.len() as f64;
+                (miss, fa)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn separated_scores_have_no_errors_and_identical_ones_are_chance() {
+        assert_eq!(equal_error_rate(&[3.0, 4.0], &[1.0, 2.0]).unwrap(), 0.0);
+        assert_eq!(min_dcf(&[3.0, 4.0], &[1.0, 2.0], DcfParams::default()).unwrap(), 0.0);
+        // Reversed: every decision is wrong until all are rejected or accepted.
+        assert_eq!(equal_error_rate(&[1.0, 2.0], &[3.0, 4.0]).unwrap(), 1.0);
+        // Same scores for both: EER 0.5, and minDCF 1 (no threshold beats deciding without scores).
+        assert!((equal_error_rate(&[1.0, 2.0, 3.0], &[1.0, 2.0, 3.0]).unwrap() - 0.5).abs() < 1e-12);
+        assert!((min_dcf(&[1.0, 2.0, 3.0], &[1.0, 2.0, 3.0], DcfParams::default()).unwrap() - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn gaussian_scores_give_the_analytic_eer_and_min_dcf_matches_brute_force() {
+        // Targets N(2, 1), non-targets N(0, 1): EER = Phi(-1) = 0.158655.
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let (t, n) = (gaussian(20000, 2.0, &mut rng), gaussian(20000, 0.0, &mut rng));
+        let eer = equal_error_rate(&t, &n).unwrap();
+        assert!((eer - 0.158655).abs() < 0.006, "EER {eer}");
+        let p = DcfParams::with_p_target(0.05);
+        let brute = brute_force(&t[..500], &n[..700])
+            .into_iter()
+            .map(|(m, f)| p.c_miss * p.p_target * m + p.c_fa * (1.0 - p.p_target) * f)
+            .fold(f64::INFINITY, f64::min)
+            / (p.c_miss * p.p_target).min(p.c_fa * (1.0 - p.p_target));
+        let ours = min_dcf(&t[..500], &n[..700], p).unwrap();
+        assert!((ours - brute).abs() < 1e-12, "{ours} vs {brute}");
+        // The EER lies between the miss and false-alarm rates at the crossing.
+        let curve = brute_force(&t[..500], &n[..700]);
+        let below = curve.iter().filter(|(m, f)| m <= f).map(|(m, _)| *m).fold(0.0, f64::max);
+        let above = curve.iter().filter(|(m, f)| m >= f).map(|(m, _)| *m).fold(1.0, f64::min);
+        let e = equal_error_rate(&t[..500], &n[..700]).unwrap();
+        assert!(below <= e && e <= above, "{below} <= {e} <= {above}");
+    }
+
+    #[test]
+    fn bootstrap_intervals_hold_the_estimate_shrink_with_trials_and_repeat_with_the_seed() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let (t, n) = (gaussian(4000, 2.0, &mut rng), gaussian(4000, 0.0, &mut rng));
+        let small = verification_report(&t[..200], &n[..200], DcfParams::default(), 200, 0.95, &mut ChaCha8Rng::seed_from_u64(2)).unwrap();
+        let large = verification_report(&t, &n, DcfParams::default(), 200, 0.95, &mut ChaCha8Rng::seed_from_u64(2)).unwrap();
+        for r in [&small, &large] {
+            assert!(r.eer.low <= r.eer.value && r.eer.value <= r.eer.high, "{r:?}");
+            assert!(r.min_dcf.low <= r.min_dcf.value && r.min_dcf.value <= r.min_dcf.high, "{r:?}");
+        }
+        assert!(large.eer.high - large.eer.low < 0.6 * (small.eer.high - small.eer.low), "{small:?} {large:?}");
+        assert_eq!(large.trials, (4000, 4000));
+        let again = verification_report(&t[..200], &n[..200], DcfParams::default(), 200, 0.95, &mut ChaCha8Rng::seed_from_u64(2)).unwrap();
+        assert_eq!(small, again);
+    }
+
+    #[test]
+    fn empty_or_non_finite_trials_and_bad_parameters_are_errors() {
+        assert!(equal_error_rate(&[], &[1.0]).unwrap_err().to_string().contains("target and non-target"));
+        assert!(equal_error_rate(&[f64::NAN], &[1.0]).unwrap_err().to_string().contains("finite"));
+        assert!(min_dcf(&[1.0], &[0.0], DcfParams::with_p_target(1.5)).unwrap_err().to_string().contains("p_target"));
+        assert!(verification_report(&[1.0], &[0.0], DcfParams::default(), 1, 0.95, &mut ChaCha8Rng::seed_from_u64(0)).is_err());
+    }
+}

@@ -80,6 +80,10 @@ fn features_writes_one_tensor_per_recording_and_keeps_the_old_file_on_failure() 
         ssl_audio(&["features", "--input", d.to_str().unwrap(), "--out", out.to_str().unwrap(), "--rate", "16000", "--device", "cpu", "--skip-bad"]);
     assert!(ok && err.contains("left out 1 of 3"), "{err}");
 
+    // Features named .json would be overwritten by their own sidecar: refused.
+    let (ok, _, err) = ssl_audio(&["features", "--input", d.to_str().unwrap(), "--out", d.join("f.json").to_str().unwrap(), "--device", "cpu"]);
+    assert!(!ok && err.contains("f.json") && err.contains("cannot be a .json"), "{err}");
+
     // A config key that does not exist is named.
     std::fs::write(&cfg, "num_cepstra = 20\n").unwrap();
     let (ok, _, err) =

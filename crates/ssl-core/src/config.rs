@@ -29,11 +29,17 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
 /// crash leaves the old file or the new one, never half of one; a failed write removes the
 /// temporary file.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomically_with(path, |tmp| Ok(std::fs::write(tmp, bytes)?))
+}
+
+/// [`write_atomically`] for writers that want a path (a safetensors or NPY writer):
+/// `write` fills the temporary file, which is then renamed to `path`.
+pub fn write_atomically_with(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let tmp = path.with_extension("tmp");
-    let written = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path));
+    let written = write(&tmp).and_then(|_| Ok(std::fs::rename(&tmp, path)?));
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }

@@ -3,6 +3,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
 use ssl_audio::data::{read_audio_set, read_for_set};
 use ssl_audio::features::{Fbank, FbankOptions, Features, Mfcc, MfccOptions};
+use ssl_core::config::{write_atomically, write_atomically_with};
 use ssl_core::data::FolderListing;
 use std::path::{Path, PathBuf};
 
@@ -45,14 +46,8 @@ pub struct Args {
     pub skip_bad: bool,
 }
 
-fn read_config<T: serde::de::DeserializeOwned + Default>(path: &Option<PathBuf>) -> Result<T> {
-    match path {
-        None => Ok(T::default()),
-        Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("{}: cannot read the config", p.display()))?;
-            toml::from_str(&text).with_context(|| format!("{}: not a valid feature config", p.display()))
-        }
-    }
+fn read_config<T: serde::de::DeserializeOwned + serde::Serialize + Default>(path: &Option<PathBuf>) -> Result<T> {
+    path.as_deref().map_or_else(|| Ok(T::default()), ssl_core::config::read_toml)
 }
 
 /// The extractor the flags ask for, and its options as JSON for the sidecar.
@@ -85,6 +80,9 @@ fn extractor(a: &Args) -> Result<(Box<dyn Features>, serde_json::Value)> {
 pub fn run(a: Args) -> Result<()> {
     let device = ssl_core::device::setup_runtime(a.device.as_deref().unwrap_or("auto"), 0)?;
     let (features, options) = extractor(&a)?;
+    if a.out.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+        bail!("{}: the features cannot be a .json file (the labels and options go to a .json beside them)", a.out.display());
+    }
     if !a.input.exists() {
         bail!("{}: no such file or folder", a.input.display());
     }
@@ -106,7 +104,7 @@ pub fn run(a: Args) -> Result<()> {
         frames += f.size()[0];
         tensors.push((name.clone(), f));
     }
-    write_atomically(&a.out, |tmp| Ok(tch::Tensor::write_safetensors(&tensors, tmp)?))?;
+    write_atomically_with(&a.out, |tmp| Ok(tch::Tensor::write_safetensors(&tensors, tmp)?))?;
     let sidecar = serde_json::json!({
         "kind": format!("{:?}", a.kind).to_lowercase(),
         "dim": features.dim(),
@@ -116,7 +114,7 @@ pub fn run(a: Args) -> Result<()> {
         "class_names": class_names,
     });
     let json_path = a.out.with_extension("json");
-    write_atomically(&json_path, |tmp| Ok(std::fs::write(tmp, serde_json::to_string_pretty(&sidecar)?)?))?;
+    write_atomically(&json_path, serde_json::to_string_pretty(&sidecar)?.as_bytes())?;
     eprintln!("{} recordings, {frames} frames of {} values -> {} (+ {})", names.len(), features.dim(), a.out.display(), json_path.display());
     Ok(())
 }
@@ -125,15 +123,4 @@ pub fn run(a: Args) -> Result<()> {
 fn relative_name(listing: &FolderListing, path: &Path) -> String {
     let rel = path.strip_prefix(&listing.root).unwrap_or(path);
     rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
-}
-
-/// Writes through `write` into a temporary file beside `path`, then renames it into
-/// place: a failure leaves an earlier `path` as it was.
-fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let tmp = path.with_extension(format!("{}.partial", path.extension().and_then(|e| e.to_str()).unwrap_or("out")));
-    if let Err(e) = write(&tmp) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e.context(format!("cannot write {}", path.display())));
-    }
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot move {} into place", path.display()))
 }

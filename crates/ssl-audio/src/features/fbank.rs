@@ -1,5 +1,5 @@
 //! Log mel filterbank energies exactly like Kaldi's `compute-fbank-feats`, on tensors.
-use super::frames::{as_batch, condition, cut_frames, cut_many, on_device_of, spectrum, FrameOptions, LOG_FLOOR};
+use super::frames::{condition, floored, on_device_of, per_frame, per_frame_many, spectrum, FrameOptions, LOG_FLOOR};
 use super::mel::{mel_banks, MelOptions};
 use super::Features;
 use anyhow::Result;
@@ -76,16 +76,13 @@ impl Fbank {
     /// Features `[T, dim]` of samples `[N]`, or `[B, T, dim]` of `[B, N]`, in Kaldi's
     /// sample scale (16-bit integer range; see [`Features::waveform`]).
     pub fn compute(&self, samples: &Tensor) -> Result<Tensor> {
-        let (x, single) = as_batch(samples)?;
-        let out = self.of_frames(&cut_frames(&self.opts.frame, &x)?);
-        Ok(if single { out.squeeze_dim(0) } else { out })
+        per_frame(&self.opts.frame, samples, |raw| self.of_frames(raw))
     }
 
     /// Features of several signals of any lengths (each `[N_i]`), computed in one pass
     /// over all their frames: much faster than one call each for short utterances.
     pub fn compute_many(&self, signals: &[Tensor]) -> Result<Vec<Tensor>> {
-        let (frames, counts) = cut_many(&self.opts.frame, signals)?;
-        Ok(self.of_frames(&frames).split_with_sizes(&counts, 0))
+        per_frame_many(&self.opts.frame, signals, |raw| self.of_frames(raw))
     }
 
     /// The features of raw frames `[..., T, window_size]`.
@@ -97,11 +94,7 @@ impl Fbank {
             bands = bands.clamp_min_(LOG_FLOOR).log_();
         }
         if self.opts.use_energy {
-            let mut energy = framed.log_energy;
-            if self.opts.energy_floor > 0.0 {
-                energy = energy.clamp_min(self.opts.energy_floor.ln());
-            }
-            let energy = energy.unsqueeze(-1);
+            let energy = floored(framed.log_energy, self.opts.energy_floor).unsqueeze(-1);
             if self.opts.htk_compat {
                 Tensor::cat(&[bands, energy], -1)
             } else {

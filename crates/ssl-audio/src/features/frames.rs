@@ -256,8 +256,32 @@ pub(crate) fn spectrum(frames: &Tensor, padded: i64, power: bool) -> Tensor {
     }
 }
 
+/// Features of samples `[N]` (giving `[T, D]`) or `[B, N]` (giving `[B, T, D]`):
+/// `of_frames` applied to their raw frames.
+pub(crate) fn per_frame(opts: &FrameOptions, samples: &Tensor, of_frames: impl Fn(&Tensor) -> Tensor) -> Result<Tensor> {
+    let (x, single) = as_batch(samples)?;
+    let out = of_frames(&cut_frames(opts, &x)?);
+    Ok(if single { out.squeeze_dim(0) } else { out })
+}
+
+/// Features of signals of any lengths: `of_frames` applied once to all their raw
+/// frames, split back per signal.
+pub(crate) fn per_frame_many(opts: &FrameOptions, signals: &[Tensor], of_frames: impl Fn(&Tensor) -> Tensor) -> Result<Vec<Tensor>> {
+    let (frames, counts) = cut_many(opts, signals)?;
+    Ok(of_frames(&frames).split_with_sizes(&counts, 0))
+}
+
+/// Kaldi's energy floor: a log energy below `ln(floor)` becomes `ln(floor)` (0: none).
+pub(crate) fn floored(log_energy: Tensor, floor: f64) -> Tensor {
+    if floor > 0.0 {
+        log_energy.clamp_min(floor.ln())
+    } else {
+        log_energy
+    }
+}
+
 /// The samples as `[B, N]` float, and whether a batch dimension was added.
-pub(crate) fn as_batch(samples: &Tensor) -> Result<(Tensor, bool)> {
+fn as_batch(samples: &Tensor) -> Result<(Tensor, bool)> {
     match samples.dim() {
         1 => Ok((samples.unsqueeze(0), true)),
         2 => Ok((samples.shallow_clone(), false)),

@@ -1,6 +1,6 @@
 //! MFCC exactly like Kaldi's `compute-mfcc-feats`: log mel energies, an orthonormal
 //! DCT-II, sinusoidal liftering, and the log energy in place of `c0`.
-use super::frames::{as_batch, condition, cut_frames, cut_many, on_device_of, spectrum, FrameOptions, LOG_FLOOR};
+use super::frames::{condition, floored, on_device_of, per_frame, per_frame_many, spectrum, FrameOptions, LOG_FLOOR};
 use super::mel::{mel_banks, MelOptions};
 use super::Features;
 use anyhow::{bail, Result};
@@ -99,16 +99,13 @@ impl Mfcc {
     /// Cepstra `[T, num_ceps]` of samples `[N]`, or `[B, T, num_ceps]` of `[B, N]`, in
     /// Kaldi's sample scale.
     pub fn compute(&self, samples: &Tensor) -> Result<Tensor> {
-        let (x, single) = as_batch(samples)?;
-        let out = self.of_frames(&cut_frames(&self.opts.frame, &x)?);
-        Ok(if single { out.squeeze_dim(0) } else { out })
+        per_frame(&self.opts.frame, samples, |raw| self.of_frames(raw))
     }
 
     /// Features of several signals of any lengths (each `[N_i]`), computed in one pass
     /// over all their frames: much faster than one call each for short utterances.
     pub fn compute_many(&self, signals: &[Tensor]) -> Result<Vec<Tensor>> {
-        let (frames, counts) = cut_many(&self.opts.frame, signals)?;
-        Ok(self.of_frames(&frames).split_with_sizes(&counts, 0))
+        per_frame_many(&self.opts.frame, signals, |raw| self.of_frames(raw))
     }
 
     /// The features of raw frames `[..., T, window_size]`.
@@ -118,10 +115,7 @@ impl Mfcc {
         let log_bands = spec.matmul(&on_device_of(&self.banks, &spec)).clamp_min_(LOG_FLOOR).log_();
         let mut ceps = log_bands.matmul(&on_device_of(&self.dct, &log_bands));
         if self.opts.use_energy {
-            let mut energy = framed.log_energy;
-            if self.opts.energy_floor > 0.0 {
-                energy = energy.clamp_min(self.opts.energy_floor.ln());
-            }
+            let energy = floored(framed.log_energy, self.opts.energy_floor);
             ceps = Tensor::cat(&[energy.unsqueeze(-1), ceps.narrow(-1, 1, self.opts.num_ceps - 1)], -1);
         }
         if self.opts.htk_compat {

@@ -40,9 +40,11 @@ impl BasicBlock {
     }
 }
 
-/// A ResNet with basic blocks; outputs globally pooled 512-d features (no `fc`).
+/// A ResNet with basic blocks; outputs globally pooled features of `8 * width` (512 at
+/// torchvision's width 64; no `fc`).
 #[derive(Debug)]
 pub struct ResNet {
+    width: i64,
     conv1: nn::Conv2D,
     bn1: nn::BatchNorm,
     max_pool: bool,
@@ -54,13 +56,19 @@ pub struct ResNet {
 impl ResNet {
     /// `blocks` per stage: `[2, 2, 2, 2]` is ResNet-18, `[3, 4, 6, 3]` ResNet-34.
     pub fn new(p: &nn::Path, blocks: [usize; 4], in_channels: i64, small_image_stem: bool) -> Self {
+        Self::with_width(p, blocks, in_channels, 64, small_image_stem)
+    }
+
+    /// The same with stage widths `width, 2 width, 4 width, 8 width` (torchvision: 64; the
+    /// "thin" ResNets of speaker recognition: 32 or less).
+    pub fn with_width(p: &nn::Path, blocks: [usize; 4], in_channels: i64, width: i64, small_image_stem: bool) -> Self {
         let (conv1, max_pool) =
-            if small_image_stem { (conv(p / "conv1", in_channels, 64, 3, 1), false) } else { (conv(p / "conv1", in_channels, 64, 7, 2), true) };
+            if small_image_stem { (conv(p / "conv1", in_channels, width, 3, 1), false) } else { (conv(p / "conv1", in_channels, width, 7, 2), true) };
         let mut layers = Vec::new();
         let mut stage_ends = Vec::new();
-        let mut c_in = 64;
+        let mut c_in = width;
         for (stage, &n) in blocks.iter().enumerate() {
-            let c_out = 64 << stage;
+            let c_out = width << stage;
             for b in 0..n {
                 let stride = if stage > 0 && b == 0 { 2 } else { 1 };
                 layers.push(BasicBlock::new(p / format!("layer{}", stage + 1) / b, c_in, c_out, stride));
@@ -68,7 +76,7 @@ impl ResNet {
             }
             stage_ends.push(layers.len() - 1);
         }
-        Self { conv1, bn1: batch_norm2d(p / "bn1", 64), max_pool, layers, stage_ends }
+        Self { width, conv1, bn1: batch_norm2d(p / "bn1", width), max_pool, layers, stage_ends }
     }
 }
 
@@ -96,7 +104,7 @@ impl Backbone for ResNet {
     }
 
     fn out_dim(&self) -> i64 {
-        512
+        8 * self.width
     }
 
     fn feature_maps(&self, xs: &Tensor, train: bool) -> anyhow::Result<Vec<Tensor>> {
@@ -104,6 +112,7 @@ impl Backbone for ResNet {
     }
 
     fn feature_channels(&self) -> Vec<i64> {
-        vec![64, 64, 128, 256, 512]
+        let w = self.width;
+        vec![w, w, 2 * w, 4 * w, 8 * w]
     }
 }

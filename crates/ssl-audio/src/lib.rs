@@ -33,6 +33,9 @@ pub mod augment;
 pub mod data;
 pub mod features;
 pub mod io;
+pub mod models;
+pub mod registry;
+pub mod speaker;
 pub mod waveform;
 
 pub use waveform::Waveform;

@@ -19,6 +19,16 @@ enum Command {
     Features(cli::features::Args),
     /// Feature throughput against kaldi-native-fbank and torchaudio on the same recordings.
     BenchFeatures(cli::bench::Args),
+    /// List the registered methods (with their options) and backbones.
+    Methods,
+    /// Pre-train a speaker encoder on unlabelled recordings (SSReg by default).
+    Pretrain(cli::pretrain::Args),
+    /// Write a verification trial list (target / non-target pairs) over a folder of speakers.
+    Trials(cli::trials::Args),
+    /// EER and minDCF of a trained encoder on a trial list; exports the embeddings.
+    Verify(cli::verify::Args),
+    /// Contrastive vs contrastive + SSReg vs SSReg alone over seeds, with baselines, into docs/.
+    SsregExperiment(cli::ssreg_experiment::Args),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +42,14 @@ fn main() -> ExitCode {
         Command::Inspect(a) => cli::inspect::run(a),
         Command::Features(a) => cli::features::run(a),
         Command::BenchFeatures(a) => cli::bench::run(a),
+        Command::Methods => {
+            print!("{}", ssl_audio::registry::registry().listing());
+            Ok(())
+        }
+        Command::Pretrain(a) => cli::pretrain::run(a),
+        Command::Trials(a) => cli::trials::run(a),
+        Command::Verify(a) => cli::verify::run(a),
+        Command::SsregExperiment(a) => cli::ssreg_experiment::run(a),
     };
     ssl_core::cli::exit_code(result)
 }

@@ -91,3 +91,132 @@ fn features_writes_one_tensor_per_recording_and_keeps_the_old_file_on_failure() 
     assert!(!ok && err.contains("num_cepstra"), "{err}");
     std::fs::remove_dir_all(d).ok();
 }
+
+mod support;
+
+#[test]
+fn pretrain_trials_verify_and_the_experiment_run_end_to_end() {
+    let voices = support::voices("cli-speaker", 3, 5);
+    let data = voices.to_str().unwrap();
+    // Outputs beside the data, not in it (a folder in it would be a speaker).
+    let d = voices.with_extension("out");
+    std::fs::create_dir_all(&d).unwrap();
+    let run = d.join("run");
+    let tiny = [
+        "--width",
+        "8",
+        "--steps",
+        "4",
+        "--batch-size",
+        "6",
+        "--seconds",
+        "0.8",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--set",
+        "segments.num_bins=24",
+        "--set",
+        "model.projector_hidden=32",
+        "--set",
+        "model.projector_dim=16",
+        "--set",
+        "model.predictor_hidden=16",
+    ];
+    let mut args = vec!["pretrain", "--data", data, "--out", run.to_str().unwrap()];
+    args.extend(tiny);
+    let (ok, out, err) = ssl_audio(&args);
+    assert!(ok, "{err}");
+    assert!(out.contains("ssreg (ecapa-tdnn): 4 steps"), "{out}");
+    assert!(run.join("config.toml").exists());
+
+    let trials = d.join("trials.txt");
+    let (ok, out, err) = ssl_audio(&["trials", "--data", data, "--out", trials.to_str().unwrap(), "--exclude", "spk2"]);
+    assert!(ok, "{err}");
+    // Two speakers of five recordings: 2 x C(5, 2) = 20 target pairs, 20 non-target ones.
+    assert!(out.contains("20 target and 20 non-target trials over 10 recordings"), "{out}");
+    assert!(!std::fs::read_to_string(&trials).unwrap().contains("spk2"));
+
+    let export = d.join("emb");
+    let report = d.join("report.json");
+    let (ok, out, err) = ssl_audio(&[
+        "verify",
+        "--run",
+        run.to_str().unwrap(),
+        "--data",
+        data,
+        "--trials",
+        trials.to_str().unwrap(),
+        "--export",
+        export.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+        "--bootstrap",
+        "20",
+        "--device",
+        "cpu",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("EER") && out.contains("minDCF"), "{out}");
+    let feats = tch::Tensor::read_npy(export.join("features.npy")).unwrap();
+    assert_eq!(feats.size(), [10, 192]);
+    assert_eq!(std::fs::read_to_string(export.join("names.txt")).unwrap().lines().count(), 10);
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert!(r["eer"]["value"].as_f64().is_some_and(|e| (0.0..=1.0).contains(&e)), "{r}");
+
+    // A recording at another rate than the encoder's is an error naming it, unless resampled.
+    let odd = voices.join("spk0/u0.wav");
+    support::write_wav(&odd, &support::utterance(0, 0, 1.2, 16000), 16000);
+    let verify = |extra: &[&str]| {
+        let mut args =
+            vec!["verify", "--run", run.to_str().unwrap(), "--data", data, "--trials", trials.to_str().unwrap(), "--bootstrap", "5", "--device", "cpu"];
+        args.extend_from_slice(extra);
+        ssl_audio(&args)
+    };
+    let (ok, _, err) = verify(&[]);
+    assert!(!ok && err.contains("u0.wav") && err.contains("16000 Hz") && err.contains("--resample"), "{err}");
+    let (ok, _, err) = verify(&["--resample"]);
+    assert!(ok, "{err}");
+    // A missing recording names its path.
+    support::write_wav(&odd, &support::utterance(0, 0, 1.2, 8000), 8000);
+    std::fs::remove_file(voices.join("spk1/u1.wav")).unwrap();
+    let (ok, _, err) = verify(&[]);
+    assert!(!ok && err.contains("u1.wav"), "{err}");
+    support::write_wav(&voices.join("spk1/u1.wav"), &support::utterance(1, 1, 1.3, 8000), 8000);
+
+    // The experiment: every row at one seed, written as Markdown and JSON.
+    let doc = d.join("ssreg.md");
+    let (ok, out, err) = ssl_audio(&[
+        "ssreg-experiment",
+        "--data",
+        data,
+        "--runs",
+        d.join("runs").to_str().unwrap(),
+        "--doc",
+        doc.to_str().unwrap(),
+        "--seeds",
+        "1",
+        "--steps",
+        "2",
+        "--batch-size",
+        "4",
+        "--exclude",
+        "spk2",
+        "--test-fraction",
+        "0.4",
+        "--bootstrap",
+        "5",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]);
+    assert!(ok, "{err}");
+    let text = std::fs::read_to_string(&doc).unwrap();
+    for row in ["filterbank statistics", "random encoder", "contrastive (NT-Xent)", "contrastive + SSReg", "SSReg alone"] {
+        assert!(text.contains(row) && out.contains(row), "{row} missing:\n{text}");
+    }
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(doc.with_extension("json")).unwrap()).unwrap();
+    assert_eq!(json["outcomes"].as_array().unwrap().len(), 5);
+    std::fs::remove_dir_all(d).ok();
+    std::fs::remove_dir_all(voices).ok();
+}

@@ -1,3 +1,7 @@
 pub mod bench;
 pub mod features;
 pub mod inspect;
+pub mod pretrain;
+pub mod ssreg_experiment;
+pub mod trials;
+pub mod verify;

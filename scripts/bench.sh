@@ -24,3 +24,5 @@ cargo run --release --locked -p ssl-spectra -- bench --python .venv/bin/python -
 .venv/bin/python -m pip install -q kaldi-native-fbank==1.23.0 torchaudio==2.11.1
 bash datasets/fetch-speech.sh
 cargo run --release --locked -p ssl-audio -- bench-features --python .venv/bin/python --json runs/audio-bench.json
+# The speaker training step (SSReg on a small ECAPA-TDNN) against the same step in PyTorch.
+cargo run --release --locked -p ssl-audio -- bench-speaker-step --python .venv/bin/python --json runs/speaker-step-bench.json

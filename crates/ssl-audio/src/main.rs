@@ -19,6 +19,8 @@ enum Command {
     Features(cli::features::Args),
     /// Feature throughput against kaldi-native-fbank and torchaudio on the same recordings.
     BenchFeatures(cli::bench::Args),
+    /// The speaker training step (SSReg, ECAPA-TDNN) against the same step in PyTorch.
+    BenchSpeakerStep(cli::bench_step::Args),
     /// List the registered methods (with their options) and backbones.
     Methods,
     /// Pre-train a speaker encoder on unlabelled recordings (SSReg by default).
@@ -35,13 +37,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // The benchmark runs its side and the Python references under the same (OpenMP's
     // default) wait policy; every other command lets idle threads sleep.
-    if !matches!(cli.command, Command::BenchFeatures(_)) {
+    if !matches!(cli.command, Command::BenchFeatures(_) | Command::BenchSpeakerStep(_)) {
         ssl_core::cli::passive_openmp_waits();
     }
     let result = match cli.command {
         Command::Inspect(a) => cli::inspect::run(a),
         Command::Features(a) => cli::features::run(a),
         Command::BenchFeatures(a) => cli::bench::run(a),
+        Command::BenchSpeakerStep(a) => cli::bench_step::run(a),
         Command::Methods => {
             print!("{}", ssl_audio::registry::registry().listing());
             Ok(())

@@ -220,3 +220,62 @@ fn pretrain_trials_verify_and_the_experiment_run_end_to_end() {
     std::fs::remove_dir_all(d).ok();
     std::fs::remove_dir_all(voices).ok();
 }
+
+#[test]
+fn the_speaker_step_benchmark_refuses_another_model_and_reports_the_ratio() {
+    let d = std::env::temp_dir().join(format!("ssl-audio-cli-bench-step-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    // A stand-in for the PyTorch script (CI has no torch): first with a wrong parameter count.
+    let stub = d.join("stub.py");
+    let write_stub =
+        |params: i64| std::fs::write(&stub, format!("import json; print(json.dumps({{'steps_per_second': 10.0, 'parameters': {params}}}))\n")).unwrap();
+    write_stub(1);
+    let json = d.join("bench.json");
+    let args = |stub: &Path, json: &Path| -> Vec<String> {
+        [
+            "bench-speaker-step",
+            "--batch",
+            "4",
+            "--frames",
+            "20",
+            "--bins",
+            "8",
+            "--channels",
+            "8",
+            "--steps",
+            "1",
+            "--warmup",
+            "1",
+            "--repeats",
+            "2",
+            "--threads",
+            "1",
+            "--python",
+            "python3",
+            "--script",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([stub.display().to_string(), "--json".into(), json.display().to_string()])
+        .collect()
+    };
+    let a = args(&stub, &json);
+    let (ok, _, err) = ssl_audio(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(!ok && err.contains("not the same model"), "{err}");
+    let ours: i64 = err
+        .split("ours ")
+        .nth(1)
+        .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|s| s.parse().ok())
+        .expect("our parameter count in the message");
+    write_stub(ours);
+    let (ok, out, err) = ssl_audio(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(ok, "{err}");
+    assert!(out.contains("median of 2 rounds") && out.contains(&format!("{ours} parameters each")), "{out}");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let row = &v["rows"][0];
+    assert_eq!(row["pytorch_steps_per_second"].as_f64(), Some(10.0));
+    assert!((row["ratio"].as_f64().unwrap() - row["ours_steps_per_second"].as_f64().unwrap() / 10.0).abs() < 1e-12);
+    assert_eq!(row["ours_rounds"].as_array().unwrap().len(), 2);
+    std::fs::remove_dir_all(d).ok();
+}

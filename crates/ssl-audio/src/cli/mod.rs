@@ -1,4 +1,5 @@
 pub mod bench;
+pub mod bench_step;
 pub mod features;
 pub mod inspect;
 pub mod pretrain;

@@ -41,8 +41,10 @@
 //!
 //! ## Cargo features
 //!
-//! - `plots` (off by default): the font, palette and PNG helpers ([`plots`]) the
-//!   modality crates' command lines draw with; pulls in `plotters` and `image`.
+//! - `plots` (off by default): the charts the modality crates' command lines draw (lines,
+//!   2-D embeddings, DET curves, [`plots`]) as SVG, with a shared font and palette; pulls in
+//!   `plotters` and `statrs`.
+//! - `png` (off by default, implies `plots`): the same charts as PNG; adds `image`.
 //!
 //! ## Linking
 //!

@@ -110,7 +110,7 @@ fn pca_finds_the_dominant_direction() {
 mod verification {
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
-    use ssl_core::eval::{equal_error_rate, min_dcf, verification_report, DcfParams};
+    use ssl_core::eval::{det_curve, equal_error_rate, min_dcf, verification_report, DcfParams};
 
     fn gaussian(n: usize, mean: f64, rng: &mut ChaCha8Rng) -> Vec<f64> {
         (0..n).map(|_| mean + (-2.0 * (1.0 - rng.random::<f64>()).ln()).sqrt() * (std::f64::consts::TAU * rng.random::<f64>()).cos()).collect()
@@ -162,6 +162,30 @@ mod verification {
         let above = curve.iter().filter(|(m, f)| m >= f).map(|(m, _)| *m).fold(1.0, f64::min);
         let e = equal_error_rate(&t[..500], &n[..700]).unwrap();
         assert!(below <= e && e <= above, "{below} <= {e} <= {above}");
+    }
+
+    #[test]
+    fn the_det_curve_is_the_brute_force_trade_off_from_accept_all_to_reject_all() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        // Ties between and within the classes (rounded scores).
+        let t: Vec<f64> = gaussian(300, 1.0, &mut rng).iter().map(|s| (s * 4.0).round() / 4.0).collect();
+        let n: Vec<f64> = gaussian(400, 0.0, &mut rng).iter().map(|s| (s * 4.0).round() / 4.0).collect();
+        let det = det_curve(&t, &n).unwrap();
+        assert_eq!(det.first(), Some(&(0.0, 1.0)));
+        assert_eq!(det.last(), Some(&(1.0, 0.0)));
+        for w in det.windows(2) {
+            assert!(w[1].0 >= w[0].0 && w[1].1 <= w[0].1 && w[1] != w[0], "{w:?}");
+        }
+        let brute = brute_force(&t, &n);
+        for &(m, f) in &det {
+            assert!(brute.iter().any(|&(bm, bf)| (bm - m).abs() < 1e-12 && (bf - f).abs() < 1e-12), "({m}, {f}) is no threshold's error pair");
+        }
+        // One point per distinct score, plus accepting everything.
+        let mut distinct: Vec<f64> = t.iter().chain(&n).copied().collect();
+        distinct.sort_by(f64::total_cmp);
+        distinct.dedup();
+        assert_eq!(det.len(), distinct.len() + 1);
+        assert!(det_curve(&t, &[]).is_err());
     }
 
     #[test]

@@ -38,7 +38,8 @@ pub mod config;
 pub mod data;
 pub mod loader;
 pub mod pipeline;
-pub mod plots;
+/// The charts (ssl-core's, drawn as PNG here).
+pub use ssl_core::plots;
 
 /// The methods and backbones `ssl-vision` can train: ssl-core's (the image crate adds
 /// its own here).

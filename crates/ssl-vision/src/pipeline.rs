@@ -299,10 +299,7 @@ pub fn embedding_plot(cfg: &PretrainConfig, run: Option<&Path>, set: &ImageSet, 
         load_latest_weights(dir, &vs)?;
     }
     let feats = features(method.as_ref(), set, cfg, 512, device)?;
-    let p = ssl_core::eval::pca_2d(&feats)?;
-    let xy: Vec<f32> = Vec::<f32>::try_from(p.flatten(0, -1))?;
-    let points: Vec<(f32, f32)> = xy.chunks(2).map(|c| (c[0], c[1])).collect();
     let labels = set.labels.clone().unwrap_or_else(|| vec![0; set.n]);
-    crate::plots::embedding_scatter(path, title, &points, &labels, &set.class_names)?;
+    ssl_core::plots::pca_scatter(path, title, &feats, &labels, &set.class_names)?;
     Ok(path.to_path_buf())
 }

@@ -9,7 +9,7 @@ mod verification;
 pub use embeddings::{export_embeddings, extract_features, pca_2d};
 pub use knn::{knn_accuracy, KnnConfig};
 pub use linear_probe::{linear_probe, mean_std, LinearProbeConfig, LinearProbeResult, ProbeRun};
-pub use verification::{equal_error_rate, min_dcf, verification_report, DcfParams, VerificationReport, WithInterval};
+pub use verification::{det_curve, equal_error_rate, min_dcf, verification_report, DcfParams, VerificationReport, WithInterval};
 
 use anyhow::{bail, Result};
 use tch::Tensor;

@@ -56,6 +56,13 @@ fn error_curve(target: &[f64], nontarget: &[f64]) -> Vec<(f64, f64)> {
     curve
 }
 
+/// The detection error trade-off: `(miss rate, false-alarm rate)` at every threshold between
+/// distinct scores, lowest threshold first, from `(0, 1)` to `(1, 0)` (what a DET plot draws).
+pub fn det_curve(target: &[f64], nontarget: &[f64]) -> Result<Vec<(f64, f64)>> {
+    check(target, nontarget)?;
+    Ok(error_curve(target, nontarget))
+}
+
 fn check(target: &[f64], nontarget: &[f64]) -> Result<()> {
     if target.is_empty() || nontarget.is_empty() {
         bail!("verification needs target and non-target trials, got {} and {}", target.len(), nontarget.len());

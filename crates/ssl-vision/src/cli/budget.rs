@@ -44,7 +44,7 @@ pub fn run(a: Args) -> Result<()> {
     let budgets_max = *a.budgets.iter().max().expect("not empty");
     let flat = |r: &ssl_vision::pipeline::EvalReport, knn: bool| {
         let v = 100.0 * if knn { r.knn_top1 } else { r.linear_top1 };
-        vec![(0usize, v), (budgets_max, v)]
+        vec![(0.0, v), (budgets_max as f64, v)]
     };
     let mut series = vec![
         ("raw pixels, kNN".to_string(), flat(&raw, true)),
@@ -74,8 +74,8 @@ pub fn run(a: Args) -> Result<()> {
             let line = row(method, std::slice::from_ref(&r), &[steps.to_string(), format!("{epochs:.1}"), secs]);
             println!("{line}");
             writeln!(md, "{line}")?;
-            knn.push((steps, 100.0 * r.knn_top1));
-            linear.push((steps, 100.0 * r.linear_top1));
+            knn.push((steps as f64, 100.0 * r.knn_top1));
+            linear.push((steps as f64, 100.0 * r.linear_top1));
         }
         series.push((format!("{method}, kNN"), knn));
         series.push((format!("{method}, linear"), linear));

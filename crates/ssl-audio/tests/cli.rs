@@ -139,6 +139,7 @@ fn pretrain_trials_verify_and_the_experiment_run_end_to_end() {
 
     let export = d.join("emb");
     let report = d.join("report.json");
+    let plots = d.join("plots");
     let (ok, out, err) = ssl_audio(&[
         "verify",
         "--run",
@@ -151,6 +152,8 @@ fn pretrain_trials_verify_and_the_experiment_run_end_to_end() {
         export.to_str().unwrap(),
         "--report",
         report.to_str().unwrap(),
+        "--plots",
+        plots.to_str().unwrap(),
         "--bootstrap",
         "20",
         "--device",
@@ -163,6 +166,10 @@ fn pretrain_trials_verify_and_the_experiment_run_end_to_end() {
     assert_eq!(std::fs::read_to_string(export.join("names.txt")).unwrap().lines().count(), 10);
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert!(r["eer"]["value"].as_f64().is_some_and(|e| (0.0..=1.0).contains(&e)), "{r}");
+    let det = std::fs::read_to_string(plots.join("det.svg")).unwrap();
+    assert!(det.starts_with("<svg") && det.contains("<polyline"), "det.svg is no DET plot");
+    // One dot per recording.
+    assert!(std::fs::read_to_string(plots.join("embeddings.svg")).unwrap().matches("<circle").count() >= 10);
 
     // A recording at another rate than the encoder's is an error naming it, unless resampled.
     let odd = voices.join("spk0/u0.wav");
@@ -217,6 +224,9 @@ fn pretrain_trials_verify_and_the_experiment_run_end_to_end() {
     }
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(doc.with_extension("json")).unwrap()).unwrap();
     assert_eq!(json["outcomes"].as_array().unwrap().len(), 5);
+    assert!(text.contains("ssreg-det.svg") && text.contains("ssreg-embeddings.svg"), "{text}");
+    assert!(std::fs::read_to_string(d.join("ssreg-det.svg")).unwrap().matches("<polyline").count() >= 6, "a DET curve per row and the diagonal");
+    assert!(d.join("ssreg-embeddings.svg").exists());
     std::fs::remove_dir_all(d).ok();
     std::fs::remove_dir_all(voices).ok();
 }

@@ -10,7 +10,7 @@ use ssl_audio::speaker::{
     SpeakerPretrainConfig, TrialList,
 };
 use ssl_audio::waveform::Waveform;
-use ssl_core::eval::{mean_std, verification_report, DcfParams, VerificationReport};
+use ssl_core::eval::{det_curve, mean_std, verification_report, DcfParams, VerificationReport};
 use ssl_core::train::Resume;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -126,6 +126,12 @@ pub fn run(a: Args) -> Result<()> {
     if a.quiet {
         base.train.progress = false;
     }
+    // One thread count for every run: libtorch's sums (and so the trained encoders) depend
+    // on it, and a count re-read before each run would follow whatever else the machine
+    // is doing.
+    if base.threads == 0 {
+        base.threads = ssl_core::device::free_cores();
+    }
     base.validate()?;
     let device = ssl_core::device::setup_runtime(&base.device, base.threads)?;
     let mut set = read_audio_set(&a.data, base.sample_rate, false)?;
@@ -175,7 +181,17 @@ pub fn run(a: Args) -> Result<()> {
     eprintln!("ssreg-experiment: {} training recordings, {} trial recordings, {t} target / {n} non-target trials", train_waves.len(), names.len());
 
     let mut outcomes = Vec::new();
+    // The first seed of every row for the DET plot; the embeddings of the claim's encoder.
+    let mut det_curves: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    let mut add_curve = |row: &str, scored: &ssl_audio::speaker::Scored| -> Result<()> {
+        if !det_curves.iter().any(|(r, _)| r == row) {
+            det_curves.push((row.to_string(), det_curve(&scored.target, &scored.nontarget)?));
+        }
+        Ok(())
+    };
+    let mut shown_embeddings = None;
     let scored = score_trials(&trials, &names, &centred(&statistics_embedding(&raw), &statistics_embedding(&reference_raw))?)?;
+    add_curve("filterbank statistics (no learning)", &scored)?;
     outcomes.push(Outcome {
         encoder: "filterbank statistics (no learning)".into(),
         seed: None,
@@ -188,6 +204,7 @@ pub fn run(a: Args) -> Result<()> {
         cfg.train.seed = seed;
         let (_vs, method) = build_untrained(&cfg, device)?;
         let scored = score_trials(&trials, &names, &embed_centred(method.backbone())?)?;
+        add_curve("random encoder (no learning)", &scored)?;
         outcomes.push(Outcome {
             encoder: "random encoder (no learning)".into(),
             seed: Some(seed),
@@ -207,13 +224,34 @@ pub fn run(a: Args) -> Result<()> {
             let summary = pretrain_on(&cfg, train_waves.clone(), Resume::from_flags(false, false))?;
             let seconds = started.elapsed().as_secs_f64();
             let enc = load_trained(&cfg.out, device)?;
-            let scored = score_trials(&trials, &names, &embed_centred(enc.method.backbone())?)?;
+            let embeddings = embed_centred(enc.method.backbone())?;
+            let scored = score_trials(&trials, &names, &embeddings)?;
+            add_curve(row, &scored)?;
+            if row == VARIANTS[1].0 && shown_embeddings.is_none() {
+                shown_embeddings = Some(embeddings);
+            }
             let r = report(&scored, a.bootstrap)?;
             eprintln!("  {row}, seed {seed}: EER {:.2}%, minDCF {:.3} ({seconds:.0} s)", 100.0 * r.eer.value, r.min_dcf.value);
             outcomes.push(Outcome { encoder: row.into(), seed: Some(seed), report: r, train_seconds: seconds, final_loss: Some(summary.final_loss) });
         }
     }
-    let doc = markdown(&a, &base, &set, train_waves.len(), names.len(), &trials, &outcomes);
+    let plot_path = |what: &str| {
+        let stem = a.doc.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "ssreg".into());
+        a.doc.with_file_name(format!("{stem}-{what}.svg"))
+    };
+    let (det_svg, embeddings_svg) = (plot_path("det"), plot_path("embeddings"));
+    ssl_core::plots::det_plot(&det_svg, "Held-out trials (first seed of each row)", &det_curves)?;
+    if let Some(e) = &shown_embeddings {
+        // Labels renumbered over the speakers in the trials (the excluded ones are not).
+        let mut present: Vec<i64> = trial_labels.clone();
+        present.sort_unstable();
+        present.dedup();
+        let labels: Vec<i64> = trial_labels.iter().map(|l| present.binary_search(l).expect("present") as i64).collect();
+        let speakers: Vec<String> = present.iter().map(|&l| set.listing.class_names[l as usize].clone()).collect();
+        ssl_core::plots::pca_scatter(&embeddings_svg, &format!("{} (seed 0), held-out recordings", VARIANTS[1].0), e, &labels, &speakers)?;
+    }
+    let file_name = |p: &std::path::Path| p.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default();
+    let doc = markdown(&a, &base, &set, train_waves.len(), names.len(), &trials, &outcomes, (&file_name(&det_svg), &file_name(&embeddings_svg)));
     ssl_core::config::write_atomically(&a.doc, doc.as_bytes())?;
     let json = serde_json::json!({ "config": base, "trials": {"target": t, "nontarget": n}, "outcomes": outcomes });
     ssl_core::config::write_atomically(&a.doc.with_extension("json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
@@ -267,7 +305,17 @@ fn verdict(outcomes: &[Outcome]) -> String {
     )
 }
 
-fn markdown(a: &Args, base: &SpeakerPretrainConfig, set: &AudioSet, n_train: usize, n_trial: usize, trials: &TrialList, outcomes: &[Outcome]) -> String {
+#[allow(clippy::too_many_arguments)]
+fn markdown(
+    a: &Args,
+    base: &SpeakerPretrainConfig,
+    set: &AudioSet,
+    n_train: usize,
+    n_trial: usize,
+    trials: &TrialList,
+    outcomes: &[Outcome],
+    (det_svg, embeddings_svg): (&str, &str),
+) -> String {
     let (t, n) = trials.counts();
     let m = &base.model;
     let tr = &base.train;
@@ -300,7 +348,7 @@ fn markdown(a: &Args, base: &SpeakerPretrainConfig, set: &AudioSet, n_train: usi
         "**Recipe.** {} of width {} on {} log-mel bins (Kaldi filterbanks, 25 ms / 10 ms, mean-normalised per segment), two {} s segments per utterance, \
          each augmented online in time (simulated rooms p={}, coloured noise p={} at {:?} dB, babble p={} at {:?} dB, gain {:?} dB) and frequency (SpecAugment p={}). \
          Projector {} -> {}, predictor {} -> {}; NT-Xent temperature 0.1; {} steps of {} utterances, {:?} lr {} (warm-up {} steps, cosine). \
-         The same budget for every row; {} s of training in all.\n\n",
+         The same budget for every row; {} s of training in all, {} libtorch threads (results are reproducible at a fixed thread count).\n\n",
         m.backbone.kind,
         m.backbone.width,
         base.segments.num_bins,
@@ -321,11 +369,15 @@ fn markdown(a: &Args, base: &SpeakerPretrainConfig, set: &AudioSet, n_train: usi
         tr.optimizer.kind,
         tr.lr,
         tr.warmup_steps,
-        seconds.round()
+        seconds.round(),
+        base.threads
     );
     s += &table(outcomes);
     s += "\n";
     s += &verdict(outcomes);
+    s += &format!(
+        "\n![DET curves of the first seed of each row]({det_svg})\n\n![First two principal components of the contrastive + SSReg embeddings (seed 0) of the held-out recordings, coloured by speaker]({embeddings_svg})\n"
+    );
     s += "\n**Caveats.** Each voice comes with its own recording chain (studio, microphone, level, companding), so speaker and channel are confounded: \
           an encoder can separate these speakers by channel alone, which is also why the no-learning rows are far from chance. \
           The trials are closed-set: the held-out recordings are new, the speakers are not (they are in the unlabelled training data). \

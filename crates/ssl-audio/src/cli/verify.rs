@@ -24,6 +24,10 @@ pub struct Args {
     /// Write features.npy (one embedding per recording) and names.txt into this folder.
     #[arg(long)]
     pub export: Option<PathBuf>,
+    /// Write `det.svg` (the detection error trade-off) and `embeddings.svg` (the first two
+    /// principal components, coloured by the recordings' first folder) into this folder.
+    #[arg(long)]
+    pub plots: Option<PathBuf>,
     /// Write the report as JSON here.
     #[arg(long)]
     pub report: Option<PathBuf>,
@@ -84,8 +88,37 @@ pub fn run(a: Args) -> Result<()> {
         ssl_core::config::write_atomically(&dir.join("names.txt"), (names.join("\n") + "\n").as_bytes())?;
         println!("embeddings: {} ({} x {})", dir.display(), names.len(), embeddings.size()[1]);
     }
+    if let Some(dir) = &a.plots {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let title = format!("{} on {}", a.run.display(), a.trials.display());
+        let curve = ssl_core::eval::det_curve(&scored.target, &scored.nontarget)?;
+        ssl_core::plots::det_plot(&dir.join("det.svg"), &title, &[(format!("EER {:.2}%", 100.0 * report.eer.value), curve)])?;
+        let (labels, speakers) = speaker_labels(&names);
+        ssl_core::plots::pca_scatter(&dir.join("embeddings.svg"), &title, &embeddings, &labels, &speakers)?;
+        println!("plots: {} (det.svg, embeddings.svg)", dir.display());
+    }
     if let Some(path) = &a.report {
         ssl_core::config::write_atomically(path, serde_json::to_string_pretty(&report)?.as_bytes())?;
     }
     Ok(())
+}
+
+/// A label per recording from the first folder of its trial-list path (the speaker in
+/// VoxCeleb's layout and ours), in order of first appearance.
+fn speaker_labels(names: &[String]) -> (Vec<i64>, Vec<String>) {
+    let mut speakers: Vec<String> = Vec::new();
+    let labels = names
+        .iter()
+        .map(|n| {
+            let speaker = n.split('/').next().filter(|_| n.contains('/')).unwrap_or("").to_string();
+            match speakers.iter().position(|s| *s == speaker) {
+                Some(i) => i as i64,
+                None => {
+                    speakers.push(speaker);
+                    speakers.len() as i64 - 1
+                }
+            }
+        })
+        .collect();
+    (labels, speakers)
 }

@@ -21,6 +21,8 @@ enum Command {
     BenchFeatures(cli::bench::Args),
     /// The speaker training step (SSReg, ECAPA-TDNN) against the same step in PyTorch.
     BenchSpeakerStep(cli::bench_step::Args),
+    /// Render the music catalogue's MIDI files to WAV with a soundfont (datasets/fetch-music.sh).
+    RenderMusic(cli::render_music::Args),
     /// List the registered methods (with their options) and backbones.
     Methods,
     /// Pre-train a speaker encoder on unlabelled recordings (SSReg by default).
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
         Command::Features(a) => cli::features::run(a),
         Command::BenchFeatures(a) => cli::bench::run(a),
         Command::BenchSpeakerStep(a) => cli::bench_step::run(a),
+        Command::RenderMusic(a) => cli::render_music::run(a),
         Command::Methods => {
             print!("{}", ssl_audio::registry::registry().listing());
             Ok(())

@@ -3,6 +3,7 @@ pub mod bench_step;
 pub mod features;
 pub mod inspect;
 pub mod pretrain;
+pub mod render_music;
 pub mod ssreg_experiment;
 pub mod trials;
 pub mod verify;

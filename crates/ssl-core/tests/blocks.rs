@@ -82,3 +82,81 @@ fn momentum_copy_follows_the_ema_rule() {
     assert!((cosine_momentum(0.99, 0.5) - 0.995).abs() < 1e-12);
     assert!((cosine_momentum(0.99, 1.0) - 1.0).abs() < 1e-12);
 }
+
+mod transformer {
+    use ssl_core::blocks::{MultiHeadAttention, TransformerLayer};
+    use tch::{nn, Device, Kind, Tensor};
+
+    /// Sets every projection of the attention under `prefix` to the identity with no bias.
+    fn identity_projections(vs: &nn::VarStore, prefix: &str) {
+        tch::no_grad(|| {
+            for (name, mut t) in vs.variables() {
+                if !name.starts_with(prefix) {
+                    continue;
+                }
+                if name.ends_with("weight") {
+                    let d = t.size()[0];
+                    t.copy_(&Tensor::eye(d, (Kind::Float, Device::Cpu)));
+                } else {
+                    let _ = t.zero_();
+                }
+            }
+        });
+    }
+
+    #[test]
+    fn attention_is_the_softmax_of_scaled_dot_products_and_ignores_padded_keys() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let att = MultiHeadAttention::new(&(vs.root() / "att"), 4, 2).unwrap();
+        identity_projections(&vs, "att");
+        let q = Tensor::randn([2, 3, 4], (Kind::Float, Device::Cpu));
+        let c = Tensor::randn([2, 5, 4], (Kind::Float, Device::Cpu));
+        let out = att.forward(&q, &c, None).unwrap();
+        // By hand, head by head (channels 0-1 and 2-3), with identity projections.
+        for (h, range) in [(0, 0..2), (1, 2..4)] {
+            let (qh, ch) = (q.narrow(2, range.start, 2), c.narrow(2, range.start, 2));
+            let w = (qh.matmul(&ch.transpose(1, 2)) / 2f64.sqrt()).softmax(-1, Kind::Float);
+            let expected = w.matmul(&ch);
+            let got = out.narrow(2, range.start, 2);
+            assert!(f64::try_from((got - expected).abs().max()).unwrap() < 1e-5, "head {h}");
+        }
+        // Padded keys take no part: changing them changes nothing.
+        let pad = Tensor::from_slice(&[false, false, true, false, true, false, false, false, false, true]).view([2, 5]);
+        let a = att.forward(&q, &c, Some(&pad)).unwrap();
+        let c2 = c.shallow_clone() + pad.unsqueeze(-1).to_kind(Kind::Float) * 100.0;
+        let b = att.forward(&q, &c2, Some(&pad)).unwrap();
+        assert!(f64::try_from((&a - &b).abs().max()).unwrap() < 1e-5);
+        assert!(f64::try_from((&a - &out).abs().max()).unwrap() > 1e-3, "the mask changed nothing");
+        // Bad shapes and an all-padding row are errors.
+        assert!(att.forward(&q, &Tensor::zeros([2, 5, 3], (Kind::Float, Device::Cpu)), None).is_err());
+        assert!(att.forward(&q, &c, Some(&Tensor::ones([2, 5], (Kind::Bool, Device::Cpu)))).is_err());
+        assert!(att.forward(&q, &c, Some(&Tensor::zeros([2, 4], (Kind::Bool, Device::Cpu)))).is_err());
+        assert!(MultiHeadAttention::new(&(vs.root() / "bad"), 6, 4).is_err());
+    }
+
+    #[test]
+    fn a_transformer_layer_keeps_shapes_and_every_weight_gets_a_gradient() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let layer = TransformerLayer::new(&(vs.root() / "layer"), 8, 2, 16, 0.1).unwrap();
+        let names: Vec<String> = vs.variables().into_keys().collect();
+        for n in ["layer.attn.q_proj.weight", "layer.attn.out_proj.bias", "layer.norm1.weight", "layer.fc2.weight"] {
+            assert!(names.iter().any(|m| m == n), "{n} missing from {names:?}");
+        }
+        let x = Tensor::randn([3, 4, 8], (Kind::Float, Device::Cpu));
+        let ctx = Tensor::randn([3, 6, 8], (Kind::Float, Device::Cpu));
+        let y = layer.forward(&x, None, None, true).unwrap();
+        assert_eq!(y.size(), [3, 4, 8]);
+        let z = layer.forward(&x, Some(&ctx), None, true).unwrap();
+        assert_eq!(z.size(), [3, 4, 8]);
+        (y.square().mean(Kind::Float) + z.square().mean(Kind::Float)).backward();
+        for (name, t) in vs.variables() {
+            let g = t.grad();
+            assert!(g.defined() && f64::try_from(g.abs().sum(Kind::Float)).unwrap() > 0.0, "{name} has no gradient");
+        }
+        // Without dropout (evaluation) the output is deterministic.
+        let e1 = layer.forward(&x, None, None, false).unwrap();
+        let e2 = layer.forward(&x, None, None, false).unwrap();
+        assert!(e1.equal(&e2));
+        assert!(TransformerLayer::new(&(vs.root() / "bad"), 8, 2, 16, 1.0).is_err());
+    }
+}

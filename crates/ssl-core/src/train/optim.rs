@@ -67,6 +67,11 @@ impl OptimizerConfig {
         Self { weight_decay, ..self }
     }
 
+    /// The same with AdamW's moment decays `beta1`, `beta2`.
+    pub fn with_betas(self, beta1: f64, beta2: f64) -> Self {
+        Self { beta1, beta2, ..self }
+    }
+
     /// The same with SGD / LARS momentum `momentum`.
     pub fn with_momentum(self, momentum: f64) -> Self {
         Self { momentum, ..self }

@@ -63,7 +63,7 @@ PY
 
 render_audio() {
     echo "music: rendering audio (ssl-audio render-music)"
-    (cd "$root" && cargo run --release --locked -q -p ssl-audio -- render-music --data "$dest" --quiet)
+    (cd "$root" && cargo run --release --locked -q -p ssl-audio -- render-music --data "$dest")
 }
 
 if complete; then

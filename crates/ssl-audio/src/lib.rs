@@ -34,6 +34,7 @@ pub mod data;
 pub mod features;
 pub mod io;
 pub mod models;
+pub mod mulap;
 pub mod music;
 pub mod registry;
 pub mod speaker;

@@ -23,6 +23,10 @@ enum Command {
     BenchSpeakerStep(cli::bench_step::Args),
     /// Render the music catalogue's MIDI files to WAV with a soundfont (datasets/fetch-music.sh).
     RenderMusic(cli::render_music::Args),
+    /// Pre-train MuLaP (or its audio-only contrastive baseline) on rendered tunes.
+    MulapPretrain(cli::mulap_pretrain::Args),
+    /// MuLaP vs audio-only contrastive vs no learning on held-out tune attributes (docs/mulap.md).
+    MulapExperiment(cli::mulap_experiment::Args),
     /// List the registered methods (with their options) and backbones.
     Methods,
     /// Pre-train a speaker encoder on unlabelled recordings (SSReg by default).
@@ -48,6 +52,8 @@ fn main() -> ExitCode {
         Command::BenchFeatures(a) => cli::bench::run(a),
         Command::BenchSpeakerStep(a) => cli::bench_step::run(a),
         Command::RenderMusic(a) => cli::render_music::run(a),
+        Command::MulapPretrain(a) => cli::mulap_pretrain::run(a),
+        Command::MulapExperiment(a) => cli::mulap_experiment::run(a),
         Command::Methods => {
             print!("{}", ssl_audio::registry::registry().listing());
             Ok(())

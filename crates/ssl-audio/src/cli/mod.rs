@@ -2,6 +2,8 @@ pub mod bench;
 pub mod bench_step;
 pub mod features;
 pub mod inspect;
+pub mod mulap_experiment;
+pub mod mulap_pretrain;
 pub mod pretrain;
 pub mod render_music;
 pub mod ssreg_experiment;

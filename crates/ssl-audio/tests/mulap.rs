@@ -268,3 +268,31 @@ fn mulap_pretrain_and_the_experiment_run_end_to_end() {
     assert!(!ok && err.contains("tokenizer.json"), "{err}");
     std::fs::remove_dir_all(d).ok();
 }
+
+#[test]
+fn captions_are_masked_alike_whether_matched_or_swapped_and_only_matched_ones_count() {
+    use ssl_audio::mulap::method::mask_caption_tokens;
+    use ssl_audio::music::vocabulary::{CLS, MASK, PAD, SEP};
+    // 400 rows of [CLS] 10..18 [SEP] [PAD]: even rows matched, odd ones swapped.
+    let row = [CLS, 10, 11, 12, 13, 14, 15, 16, 17, 18, SEP, PAD];
+    let ids: Vec<i64> = (0..400).flat_map(|_| row).collect();
+    let matched: Vec<bool> = (0..400).map(|i| i % 2 == 0).collect();
+    let (masked, selected) = mask_caption_tokens(&ids, row.len(), &matched, 0.15, 50, &mut ssl_core::seed::rng(&[3]));
+    let count = |even: bool| {
+        masked.chunks(row.len()).enumerate().filter(|(i, _)| (i % 2 == 0) == even).map(|(_, r)| r.iter().filter(|&&t| t == MASK).count()).sum::<usize>() as f64
+    };
+    // 200 rows x 9 pieces x 15% x 80% = 216 [MASK]s expected on each side.
+    for side in [count(true), count(false)] {
+        assert!((side - 216.0).abs() < 50.0, "{side} [MASK]s");
+    }
+    for (k, (&id, &m)) in ids.iter().zip(&masked).enumerate() {
+        if [CLS, SEP, PAD].contains(&id) {
+            assert_eq!(m, id, "a special token was masked");
+        }
+        if selected[k] {
+            assert!(matched[k / row.len()], "a swapped caption's piece counts for the loss");
+        }
+    }
+    let chosen = selected.iter().filter(|&&s| s).count() as f64;
+    assert!((chosen - 270.0).abs() < 60.0, "{chosen} pieces chosen on matched rows");
+}

@@ -143,29 +143,13 @@ impl Mulap {
         }
         let ids = ids.index_select(0, &Tensor::from_slice(&partner).to_device(device));
         let matched_t = Tensor::from_slice(&matched).to_device(device);
-        // Masked language modelling, on matched pairs only.
         let host: Vec<i64> = Vec::<i64>::try_from(ids.to_device(Device::Cpu).flatten(0, -1))?;
-        let (mut masked, mut selected) = (host.clone(), vec![false; host.len()]);
-        for (k, &id) in host.iter().enumerate() {
-            if !matched[k / l as usize] || id == PAD || id == CLS || id == SEP {
-                continue;
-            }
-            if rng.random::<f64>() < self.cfg.mask_tokens {
-                selected[k] = true;
-                let u = rng.random::<f64>();
-                masked[k] = if u < 0.8 {
-                    MASK
-                } else if u < 0.9 {
-                    rng.random_range(SPECIAL.len() as i64..self.vocab)
-                } else {
-                    id
-                };
-            }
-        }
+        let (masked, selected) = mask_caption_tokens(&host, l as usize, &matched, self.cfg.mask_tokens, self.vocab, rng);
         let masked_ids = Tensor::from_slice(&masked).view([n, l]).to_device(device);
         let selected = Tensor::from_slice(&selected).view([n, l]).to_device(device);
-        // Masked audio modelling: chunk vectors zeroed; the target is the unmasked, detached vector.
-        let chunk_mask: Vec<bool> = (0..n * c).map(|k| matched[(k / c) as usize] && rng.random::<f64>() < self.cfg.mask_chunks).collect();
+        // Masked audio modelling: chunk vectors zeroed (in every clip, for the same reason);
+        // the target is the unmasked, detached vector.
+        let chunk_mask: Vec<bool> = (0..n * c).map(|_| rng.random::<f64>() < self.cfg.mask_chunks).collect();
         let chunk_mask = Tensor::from_slice(&chunk_mask).view([n, c]).to_device(device);
         let target = vectors.detach();
         let inputs = vectors.masked_fill(&chunk_mask.unsqueeze(-1), 0.0);
@@ -189,6 +173,30 @@ impl Mulap {
         let atm = self.matching(&text, &audio).binary_cross_entropy_with_logits::<Tensor>(&matched_t.to_kind(Kind::Float), None, None, tch::Reduction::Mean);
         Ok(MulapTerms { mlm, mam, atm, contrastive })
     }
+}
+
+/// BERT's masking of captions `ids` (rows of `length`): each word piece (not `[PAD]`,
+/// `[CLS]`, `[SEP]`) is chosen with probability `rate` and becomes `[MASK]` (80%), a random
+/// piece (10%) or stays (10%). Every row is masked alike, matched or swapped, so a `[MASK]`
+/// tells the matching head nothing; the chosen positions of matched rows are returned for
+/// the loss.
+pub fn mask_caption_tokens(ids: &[i64], length: usize, matched: &[bool], rate: f64, vocab: i64, rng: &mut impl Rng) -> (Vec<i64>, Vec<bool>) {
+    let (mut masked, mut selected) = (ids.to_vec(), vec![false; ids.len()]);
+    for (k, &id) in ids.iter().enumerate() {
+        if id == PAD || id == CLS || id == SEP || rng.random::<f64>() >= rate {
+            continue;
+        }
+        selected[k] = matched[k / length];
+        let u = rng.random::<f64>();
+        masked[k] = if u < 0.8 {
+            MASK
+        } else if u < 0.9 {
+            rng.random_range(SPECIAL.len() as i64..vocab)
+        } else {
+            id
+        };
+    }
+    (masked, selected)
 }
 
 impl Method for Mulap {

@@ -82,6 +82,19 @@ fn statistics(clips: &MusicClips, ids: &[usize], cfg: &ssl_audio::mulap::MulapCo
     Tensor::cat(&[x.mean_dim([1i64].as_slice(), false, Kind::Float), x.std_dim([1i64].as_slice(), false, false)], 1)
 }
 
+/// Per task: the test accuracy of always answering the training set's most frequent class.
+fn majority(clips: &MusicClips, train: &[usize], test: &[usize]) -> Vec<f64> {
+    TASKS
+        .iter()
+        .map(|(task, _)| {
+            let labels = |ids: &[usize]| ids.iter().filter_map(|&i| label(task, &clips.tunes[i])).collect::<Vec<i64>>();
+            let (tr, te) = (labels(train), labels(test));
+            let top = (0..=tr.iter().copied().max().unwrap_or(0)).max_by_key(|c| (tr.iter().filter(|&&l| l == *c).count(), -c)).unwrap_or(0);
+            te.iter().filter(|&&l| l == top).count() as f64 / te.len().max(1) as f64
+        })
+        .collect()
+}
+
 /// Test accuracy per task of a linear probe on `features` (all tunes, catalogue order).
 fn probe_all(features: &Tensor, clips: &MusicClips, train: &[usize], test: &[usize], seed: u64) -> Result<Vec<f64>> {
     let mut out = Vec::new();
@@ -180,6 +193,7 @@ pub fn run(a: Args) -> Result<()> {
 
     let mut outcomes = Vec::new();
     let mut retrievals = Vec::new();
+    outcomes.push(Outcome { encoder: "majority class (no learning)".into(), seed: None, accuracy: majority(&clips, &train, &test), train_seconds: 0.0, final_loss: None });
     let stats = statistics(&clips, &all, &base.model);
     outcomes.push(Outcome {
         encoder: "log-mel statistics (no learning)".into(),
@@ -349,7 +363,7 @@ fn markdown(
         t.lr,
         t.warmup_steps
     );
-    s += "Test accuracy of the probes (mean ± sd over seeds; the statistics row has one):\n\n";
+    s += "Test accuracy of the probes (mean ± sd over seeds; the majority-class and statistics rows have one):\n\n";
     s += &table(outcomes);
     s += "\n";
     s += &verdict(outcomes);

@@ -193,7 +193,13 @@ pub fn run(a: Args) -> Result<()> {
 
     let mut outcomes = Vec::new();
     let mut retrievals = Vec::new();
-    outcomes.push(Outcome { encoder: "majority class (no learning)".into(), seed: None, accuracy: majority(&clips, &train, &test), train_seconds: 0.0, final_loss: None });
+    outcomes.push(Outcome {
+        encoder: "majority class (no learning)".into(),
+        seed: None,
+        accuracy: majority(&clips, &train, &test),
+        train_seconds: 0.0,
+        final_loss: None,
+    });
     let stats = statistics(&clips, &all, &base.model);
     outcomes.push(Outcome {
         encoder: "log-mel statistics (no learning)".into(),

@@ -88,6 +88,33 @@ fn linear_probe_chooses_on_a_validation_split_never_on_the_test_set() {
     }
 }
 
+/// Points uniform in the square `[-1, 1]^2`, labelled by the XOR of their signs: no
+/// linear rule beats chance, one ReLU layer separates them.
+fn xor(n: i64, seed: u64) -> (Tensor, Tensor) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let x: Vec<f32> = (0..2 * n).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+    let y: Vec<i64> = x.chunks(2).map(|p| i64::from((p[0] > 0.0) != (p[1] > 0.0))).collect();
+    (Tensor::from_slice(&x).view([n, 2]), Tensor::from_slice(&y))
+}
+
+#[test]
+fn mlp_probe_learns_what_a_linear_probe_cannot() {
+    let ((xtr, ytr), (xte, yte)) = (xor(800, 11), xor(400, 12));
+    let cfg = probe(|c| (c.epochs, c.batch_size, c.seeds) = (30, 64, 2));
+    let linear = linear_probe(&xtr, &ytr, &xte, &yte, &cfg).unwrap();
+    assert!(linear.test_accuracy < 0.7, "a linear rule cannot separate XOR: {linear:?}");
+    let mlp = linear_probe(&xtr, &ytr, &xte, &yte, &cfg.clone().with_hidden(32)).unwrap();
+    assert!(mlp.test_accuracy > 0.9 && mlp.train_accuracy > 0.9, "{mlp:?}");
+    assert_eq!(mlp.runs.len(), 2);
+    // Hidden units change nothing about the protocol: the choice stays on the validation split.
+    let scrambled = yte.index_select(0, &Tensor::randperm(400, (Kind::Int64, Device::Cpu)));
+    let s = linear_probe(&xtr, &ytr, &xte, &scrambled, &cfg.with_hidden(32)).unwrap();
+    for (a, b) in mlp.runs.iter().zip(&s.runs) {
+        assert_eq!((a.weight_decay, a.epochs, a.val_accuracy), (b.weight_decay, b.epochs, b.val_accuracy));
+    }
+}
+
 #[test]
 fn mean_and_sample_spread() {
     assert_eq!(ssl_core::eval::mean_std(&[1.0, 2.0, 3.0]), (2.0, 1.0));

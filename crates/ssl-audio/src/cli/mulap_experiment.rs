@@ -35,6 +35,9 @@ pub struct Args {
     /// Share of the tunes held out for the probes' test sets and retrieval.
     #[arg(long, default_value_t = 0.2)]
     pub test_fraction: f64,
+    /// Hidden units of the downstream probe (the paper's small MLP); 0 gives a linear probe.
+    #[arg(long, default_value_t = 128)]
+    pub probe_hidden: usize,
     /// A TOML file of MulapPretrainConfig keys (model sizes, schedule).
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -95,8 +98,9 @@ fn majority(clips: &MusicClips, train: &[usize], test: &[usize]) -> Vec<f64> {
         .collect()
 }
 
-/// Test accuracy per task of a linear probe on `features` (all tunes, catalogue order).
-fn probe_all(features: &Tensor, clips: &MusicClips, train: &[usize], test: &[usize], seed: u64) -> Result<Vec<f64>> {
+/// Test accuracy per task of a probe (an MLP with `hidden` units, or linear for 0) on
+/// `features` (all tunes, catalogue order).
+fn probe_all(features: &Tensor, clips: &MusicClips, train: &[usize], test: &[usize], seed: u64, hidden: usize) -> Result<Vec<f64>> {
     let mut out = Vec::new();
     for (task, _) in TASKS {
         let pick = |ids: &[usize]| -> (Tensor, Tensor) {
@@ -104,7 +108,7 @@ fn probe_all(features: &Tensor, clips: &MusicClips, train: &[usize], test: &[usi
             (features.index_select(0, &Tensor::from_slice(&keep)), Tensor::from_slice(&labels))
         };
         let ((xtr, ytr), (xte, yte)) = (pick(train), pick(test));
-        let mut cfg = LinearProbeConfig::default();
+        let mut cfg = LinearProbeConfig::default().with_hidden(hidden);
         (cfg.seeds, cfg.seed) = (1, seed);
         out.push(linear_probe(&xtr, &ytr, &xte, &yte, &cfg).with_context(|| format!("the {task} probe"))?.test_accuracy);
     }
@@ -204,7 +208,7 @@ pub fn run(a: Args) -> Result<()> {
     outcomes.push(Outcome {
         encoder: "log-mel statistics (no learning)".into(),
         seed: None,
-        accuracy: probe_all(&stats, &clips, &train, &test, 0)?,
+        accuracy: probe_all(&stats, &clips, &train, &test, 0, a.probe_hidden)?,
         train_seconds: 0.0,
         final_loss: None,
     });
@@ -214,7 +218,7 @@ pub fn run(a: Args) -> Result<()> {
         cfg.train.seed = seed;
         let (_vs, random) = build_untrained(&cfg, device)?;
         let feats = embed_tunes(&random, &clips, &all, device);
-        let acc = probe_all(&feats, &clips, &train, &test, seed)?;
+        let acc = probe_all(&feats, &clips, &train, &test, seed, a.probe_hidden)?;
         eprintln!("  random encoder, seed {seed}: {acc:.3?}");
         outcomes.push(Outcome { encoder: "random encoder (no learning)".into(), seed: Some(seed), accuracy: acc, train_seconds: 0.0, final_loss: None });
         for (row, folder) in [("audio-only contrastive", "contrastive"), ("MuLaP", "mulap")] {
@@ -231,7 +235,7 @@ pub fn run(a: Args) -> Result<()> {
             let seconds = t0.elapsed().as_secs_f64();
             let trained = load_trained(&cfg.out, device)?;
             let feats = embed_tunes(&trained.method, &clips, &all, device);
-            let acc = probe_all(&feats, &clips, &train, &test, seed)?;
+            let acc = probe_all(&feats, &clips, &train, &test, seed, a.probe_hidden)?;
             eprintln!("  {row}, seed {seed}: {acc:.3?} ({seconds:.0} s)");
             if folder == "mulap" {
                 let recall = retrieval(&trained.method, &clips, &test, device)?;
@@ -322,9 +326,10 @@ fn markdown(
     let t = &base.train;
     let mut s = String::from("# MuLaP: music-language pre-training on weakly captioned tunes\n\n");
     s += &format!(
-        "Written by `ssl-audio mulap-experiment` (this run: `--seeds {} --test-fraction {}{}`), {:.0} min on this machine ({} libtorch threads).\n\n",
+        "Written by `ssl-audio mulap-experiment` (this run: `--seeds {} --test-fraction {} --probe-hidden {}{}`), {:.0} min on this machine ({} libtorch threads).\n\n",
         a.seeds,
         a.test_fraction,
+        a.probe_hidden,
         a.steps.map(|v| format!(" --steps {v}")).unwrap_or_default(),
         wall / 60.0,
         base.threads
@@ -347,8 +352,8 @@ fn markdown(
          zeroed tensor itself), captions swapped with p 0.5 for matching. The audio-only contrastive encoder is the same audio stream trained with \
          NT-Xent (t = {}) between two random windows of each tune, nothing else. Both: {} steps of {} tunes, AdamW lr {} (betas 0.9 / 0.98, \
          weight decay 0.01, {} warm-up steps, cosine). The caption encoder starts from scratch (no pre-trained BERT can be downloaded). \
-         The clip embedding is the audio transformer's `[AUD]` state of the tune's first window. Probes: ssl-core's linear probe on frozen \
-         embeddings (epochs and weight decay chosen on 10% of the training tunes; the paper uses a small MLP).\n\n",
+         The clip embedding is the audio transformer's `[AUD]` state of the tune's first window. Probes: {} on frozen, standardised \
+         embeddings, trained with AdamW (epochs and weight decay chosen on 10% of the training tunes, never on the held-out ones).\n\n",
         m.bins,
         m.chunks,
         m.chunk_frames,
@@ -367,7 +372,12 @@ fn markdown(
         t.steps,
         t.batch_size,
         t.lr,
-        t.warmup_steps
+        t.warmup_steps,
+        if a.probe_hidden > 0 {
+            format!("a small MLP as in the paper (one ReLU layer of {} units, ssl-core's probe with `hidden`)", a.probe_hidden)
+        } else {
+            "ssl-core's linear probe".to_string()
+        }
     );
     s += "Test accuracy of the probes (mean ± sd over seeds; the majority-class and statistics rows have one):\n\n";
     s += &table(outcomes);

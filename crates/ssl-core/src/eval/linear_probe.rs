@@ -1,4 +1,5 @@
-//! Linear probe: a softmax classifier trained on frozen, standardised features.
+//! Linear probe: a softmax classifier trained on frozen, standardised features (or, with
+//! `hidden > 0`, a one-hidden-layer MLP, the small downstream head some papers use).
 //!
 //! The number of epochs and the weight decay are chosen on a validation split held out
 //! from the training features (never on the test set); the classifier is then refit on
@@ -30,11 +31,13 @@ pub struct LinearProbeConfig {
     pub seeds: usize,
     /// The first seed; the others follow it.
     pub seed: u64,
+    /// Width of a ReLU hidden layer before the classifier; 0 (the default) is the linear probe.
+    pub hidden: usize,
 }
 
 impl Default for LinearProbeConfig {
     fn default() -> Self {
-        Self { epochs: 30, batch_size: 512, lr: 1e-2, weight_decays: vec![0.0, 1e-2, 1e-1], val_fraction: 0.1, seeds: 3, seed: 0 }
+        Self { epochs: 30, batch_size: 512, lr: 1e-2, weight_decays: vec![0.0, 1e-2, 1e-1], val_fraction: 0.1, seeds: 3, seed: 0, hidden: 0 }
     }
 }
 
@@ -54,6 +57,11 @@ impl LinearProbeConfig {
             bail!("linear probe: val_fraction must be in (0, 1), got {}", self.val_fraction);
         }
         Ok(())
+    }
+
+    /// The same probe with a ReLU hidden layer of `hidden` units (0: linear).
+    pub fn with_hidden(self, hidden: usize) -> Self {
+        Self { hidden, ..self }
     }
 }
 
@@ -195,11 +203,23 @@ struct Batched<'a> {
 
 /// The models' parameters at some point of training, with the standardisation they see.
 struct Models {
-    /// `[S, C, D, K]` and `[S, C, 1, K]`: S seeds, C weight decays per seed.
-    w: Tensor,
-    b: Tensor,
+    /// Weights and biases of each layer, `[S, C, D_in, D_out]` and `[S, C, 1, D_out]`:
+    /// S seeds, C weight decays per seed; a ReLU between consecutive layers.
+    layers: Vec<(Tensor, Tensor)>,
     mean: Tensor,
     std: Tensor,
+}
+
+/// Logits `[S, C, N, K]` of standardised features `[S, N, D]` through `layers`.
+fn forward(layers: &[(Tensor, Tensor)], x: &Tensor) -> Tensor {
+    let mut h = x.unsqueeze(1);
+    for (i, (w, b)) in layers.iter().enumerate() {
+        if i > 0 {
+            h = h.relu();
+        }
+        h = h.matmul(w) + b;
+    }
+    h
 }
 
 impl Models {
@@ -207,13 +227,14 @@ impl Models {
     /// in (seed, decay) order.
     fn accuracy(&self, x: &Tensor, y: &Tensor) -> Vec<f64> {
         let n = x.size()[1];
+        let w = &self.layers[0].0;
         tch::no_grad(|| {
-            let mut hits = Tensor::zeros([self.w.size()[0], self.w.size()[1]], (Kind::Float, x.device()));
+            let mut hits = Tensor::zeros([w.size()[0], w.size()[1]], (Kind::Float, x.device()));
             let mut start = 0;
             // In chunks, bounding the standardised copy's memory.
             while start < n {
                 let len = (n - start).min(8192);
-                let logits = ((x.narrow(1, start, len) - &self.mean) / &self.std).unsqueeze(1).matmul(&self.w) + &self.b;
+                let logits = forward(&self.layers, &((x.narrow(1, start, len) - &self.mean) / &self.std));
                 let right = logits.argmax(-1, false).eq_tensor(&y.narrow(1, start, len).unsqueeze(1)).to_kind(Kind::Float);
                 hits += right.sum_dim_intlist([-1i64].as_slice(), false, Kind::Float);
                 start += len;
@@ -244,30 +265,43 @@ impl<'a> Batched<'a> {
         let mean = Tensor::stack(&sub_x.iter().map(|v| v.mean_dim([0i64].as_slice(), true, Kind::Float)).collect::<Vec<_>>(), 0);
         let std = Tensor::stack(&sub_x.iter().map(|v| v.std_dim([0i64].as_slice(), false, true) + 1e-6).collect::<Vec<_>>(), 0);
         drop(sub_x);
-        // torch.nn.Linear's initialisation, the same for every decay of one seed.
-        let bound = 1.0 / (d as f64).sqrt();
-        let mut inits = Vec::new();
+        // Layer widths: features -> (hidden ->) classes.
+        let hidden = self.cfg.hidden as i64;
+        let widths: Vec<i64> = if hidden > 0 { vec![d, hidden, k] } else { vec![d, k] };
+        // torch.nn.Linear's initialisation per layer, the same for every decay of one seed.
+        let mut per_seed: Vec<Vec<(Tensor, Tensor)>> = Vec::new();
         for &seed in self.seeds {
             let mut rng = crate::seed::rng(&[seed, crate::seed::tag::PROBE_TRAIN]);
-            let mut uniform = |len: i64| -> Tensor {
-                let v: Vec<f32> = (0..len).map(|_| rng.random_range(-bound..bound) as f32).collect();
-                Tensor::from_slice(&v).to_device(device)
-            };
-            inits.push(uniform(d * k).view([1, d, k]));
-            inits.push(uniform(k).view([1, 1, k]));
+            let mut layers = Vec::new();
+            for pair in widths.windows(2) {
+                let (fan_in, fan_out) = (pair[0], pair[1]);
+                let bound = 1.0 / (fan_in as f64).sqrt();
+                let mut uniform = |len: i64| -> Tensor {
+                    let v: Vec<f32> = (0..len).map(|_| rng.random_range(-bound..bound) as f32).collect();
+                    Tensor::from_slice(&v).to_device(device)
+                };
+                let w = uniform(fan_in * fan_out).view([1, fan_in, fan_out]);
+                layers.push((w, uniform(fan_out).view([1, 1, fan_out])));
+            }
+            per_seed.push(layers);
         }
-        let w0 = Tensor::stack(&inits.iter().step_by(2).collect::<Vec<_>>(), 0).expand([s, c, d, k], false).contiguous();
-        let b0 = Tensor::stack(&inits.iter().skip(1).step_by(2).collect::<Vec<_>>(), 0).expand([s, c, 1, k], false).contiguous();
-        let mut w = w0.set_requires_grad(true);
-        let mut b = b0.set_requires_grad(true);
+        // Parameters in layer order, each `[S, C, ...]` and trainable: w0, b0, w1, b1, ...
+        let mut params: Vec<Tensor> = Vec::new();
+        for (layer, pair) in widths.windows(2).enumerate() {
+            let (fan_in, fan_out) = (pair[0], pair[1]);
+            let w = Tensor::stack(&per_seed.iter().map(|l| &l[layer].0).collect::<Vec<_>>(), 0).expand([s, c, fan_in, fan_out], false).contiguous();
+            let b = Tensor::stack(&per_seed.iter().map(|l| &l[layer].1).collect::<Vec<_>>(), 0).expand([s, c, 1, fan_out], false).contiguous();
+            params.push(w.set_requires_grad(true));
+            params.push(b.set_requires_grad(true));
+        }
+        drop(per_seed);
         let decay_values: Vec<f32> = if self.paired {
             self.decays.iter().map(|&v| v as f32).collect()
         } else {
             self.seeds.iter().flat_map(|_| self.decays.iter().map(|&v| v as f32)).collect()
         };
         let decay = Tensor::from_slice(&decay_values).view([s, c, 1, 1]).to_device(device);
-        let (mut mw, mut vw) = (w.zeros_like(), w.zeros_like());
-        let (mut mb, mut vb) = (b.zeros_like(), b.zeros_like());
+        let mut moments: Vec<(Tensor, Tensor)> = params.iter().map(|p| (p.zeros_like(), p.zeros_like())).collect();
         let (beta1, beta2, eps) = (0.9f64, 0.999f64, 1e-8);
         let batch = self.cfg.batch_size.min(n);
         let steps_per_epoch = (n + batch - 1) / batch;
@@ -288,14 +322,17 @@ impl<'a> Batched<'a> {
                 let idx = order.narrow(1, start, len);
                 let xb = self.x.index_select(0, &idx.flatten(0, -1)).view([s, len, d]);
                 let yb = self.y.index_select(0, &idx.flatten(0, -1)).view([s, 1, len]).expand([s, c, len], false);
-                let logits = ((xb - &mean) / &std).unsqueeze(1).matmul(&w) + &b;
+                let layers: Vec<(Tensor, Tensor)> = params.chunks(2).map(|p| (p[0].shallow_clone(), p[1].shallow_clone())).collect();
+                let logits = forward(&layers, &((xb - &mean) / &std));
                 // Each model's mean loss; their sum leaves every model its own gradient.
                 let loss = logits.reshape([-1, k]).cross_entropy_for_logits(&yb.reshape([-1])) * (s * c) as f64;
-                let grads = Tensor::run_backward(&[loss], &[&w, &b], false, false);
+                let grads = Tensor::run_backward(&[loss], &params.iter().collect::<Vec<_>>(), false, false);
                 t += 1;
                 let lr = self.cfg.lr * 0.5 * (1.0 + (std::f64::consts::PI * (t - 1) as f64 / total as f64).cos());
                 tch::no_grad(|| {
-                    for (p, g, m, v, decayed) in [(&mut w, &grads[0], &mut mw, &mut vw, true), (&mut b, &grads[1], &mut mb, &mut vb, false)] {
+                    for (i, ((p, g), (m, v))) in params.iter_mut().zip(&grads).zip(moments.iter_mut()).enumerate() {
+                        // Weights sit at even positions, biases (never decayed) at odd ones.
+                        let decayed = i % 2 == 0;
                         *m = &*m * beta1 + g * (1.0 - beta1);
                         *v = &*v * beta2 + g * g * (1.0 - beta2);
                         let m_hat = &*m / (1.0 - beta1.powi(t as i32));
@@ -309,7 +346,8 @@ impl<'a> Batched<'a> {
                 });
                 start += len;
             }
-            after_epoch(epoch, &Models { w: w.detach(), b: b.detach(), mean: mean.shallow_clone(), std: std.shallow_clone() });
+            let layers = params.chunks(2).map(|p| (p[0].detach(), p[1].detach())).collect();
+            after_epoch(epoch, &Models { layers, mean: mean.shallow_clone(), std: std.shallow_clone() });
         }
     }
 }

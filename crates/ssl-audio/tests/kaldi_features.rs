@@ -1,7 +1,7 @@
 //! Filterbanks and MFCC against kaldi-native-fbank (a C++ port of Kaldi's feature code)
 //! on real speech; fixtures from `tests/reference/kaldi_fbank_reference.py`.
 use serde_json::Value;
-use ssl_audio::features::{Fbank, FbankOptions, Features, FrameOptions, MelOptions, Mfcc, MfccOptions};
+use ssl_audio::features::{Fbank, FbankOptions, Features, FrameOptions, MelOptions, Mfcc, MfccOptions, WindowKind};
 use ssl_audio::io::read_audio;
 use ssl_audio::waveform::KALDI_SAMPLE_SCALE;
 use std::path::{Path, PathBuf};
@@ -82,15 +82,16 @@ fn matrix(v: &Value) -> Tensor {
     Tensor::from_slice(&rows.concat()).view([r, c]).to_kind(Kind::Float)
 }
 
-/// Our features of a case, the reference's, and the reference's own float32 error
-/// (its distance from an exact float64 computation, measured by the fixture script).
-fn compare(name: &str, input: &str) -> (Tensor, Tensor, f64) {
+/// Our features of a case (by the CPU frame loop, or by libtorch's operations when
+/// `frame_loop` is false), the reference's, and the reference's own float32 error (its
+/// distance from an exact float64 computation, measured by the fixture script).
+fn compare_by(name: &str, input: &str, frame_loop: bool) -> (Tensor, Tensor, f64) {
     let all = reference();
     let c = case(&all, name, input);
     let x = samples(&all, input);
     let ours = match c["kind"].as_str().unwrap() {
-        "fbank" => Fbank::new(fbank_options(&c["options"])).unwrap().compute(&x).unwrap(),
-        _ => Mfcc::new(mfcc_options(&c["options"])).unwrap().compute(&x).unwrap(),
+        "fbank" => Fbank::new(fbank_options(&c["options"])).unwrap().with_frame_loop(frame_loop).compute(&x).unwrap(),
+        _ => Mfcc::new(mfcc_options(&c["options"])).unwrap().with_frame_loop(frame_loop).compute(&x).unwrap(),
     };
     assert_eq!(ours.size()[0], c["num_frames_total"].as_i64().unwrap_or(c["frames_kept"].as_i64().unwrap()), "{name}: frame count");
     assert_eq!(ours.size()[1], c["dim"].as_i64().unwrap(), "{name}: dim");
@@ -107,16 +108,26 @@ fn compare(name: &str, input: &str) -> (Tensor, Tensor, f64) {
     (ours, theirs, reference_error)
 }
 
-/// Kaldi to 1e-4: every entry within 1e-4 of the reference beyond the reference's own
-/// float32 error, and 99% of entries within 1e-4 outright (MFCC before liftering).
+fn compare(name: &str, input: &str) -> (Tensor, Tensor, f64) {
+    compare_by(name, input, true)
+}
+
+/// Kaldi to 1e-4, by both routes: every entry within 1e-4 of the reference beyond the
+/// reference's own float32 error, and 99% of entries within 1e-4 outright (MFCC before
+/// liftering).
 fn assert_kaldi(name: &str, input: &str) {
-    let (ours, theirs, reference_error) = compare(name, input);
-    let diff = (&ours - &theirs).abs();
-    let max = diff.max().double_value(&[]);
-    let within = diff.le(1e-4).to_kind(Kind::Float).mean(Kind::Float).double_value(&[]);
-    eprintln!("{name} on {input}: max |ours - kaldi| {max:.2e} (reference's own error {reference_error:.2e}), {:.2}% within 1e-4", 100.0 * within);
-    assert!(max <= reference_error + 1e-4, "{name} on {input}: max difference {max:e}");
-    assert!(within >= 0.99, "{name} on {input}: only {:.2}% of entries within 1e-4", 100.0 * within);
+    for (route, frame_loop) in [("frame loop", true), ("libtorch ops", false)] {
+        let (ours, theirs, reference_error) = compare_by(name, input, frame_loop);
+        let diff = (&ours - &theirs).abs();
+        let max = diff.max().double_value(&[]);
+        let within = diff.le(1e-4).to_kind(Kind::Float).mean(Kind::Float).double_value(&[]);
+        eprintln!(
+            "{name} on {input} ({route}): max |ours - kaldi| {max:.2e} (reference's own error {reference_error:.2e}), {:.2}% within 1e-4",
+            100.0 * within
+        );
+        assert!(max <= reference_error + 1e-4, "{name} on {input} ({route}): max difference {max:e}");
+        assert!(within >= 0.99, "{name} on {input} ({route}): only {:.2}% of entries within 1e-4", 100.0 * within);
+    }
 }
 
 #[test]
@@ -194,6 +205,43 @@ fn a_batch_gives_the_features_of_each_signal() {
     assert!((both.get(0) - &one).abs().max().double_value(&[]) < 1e-5);
     let flipped = fbank.compute(&x.flip([0])).unwrap();
     assert!((both.get(1) - flipped).abs().max().double_value(&[]) < 1e-5);
+}
+
+#[test]
+fn the_frame_loop_matches_libtorch_s_operations_at_any_thread_count() {
+    let all = reference();
+    let (en, it) = (samples(&all, "en"), samples(&all, "it"));
+    let batch = Tensor::stack(&[en.narrow(0, 0, 4000), it.narrow(0, 0, 4000)], 0);
+    // Long enough (213 frames) to be split over two threads.
+    let long = Tensor::cat(&[&en, &it, &en], 0);
+    let mut variants = vec![FbankOptions::new(8000.0, 23), FbankOptions::new(8000.0, 40)];
+    variants[1].frame.snip_edges = false;
+    (variants[1].use_energy, variants[1].use_power, variants[1].frame.window) = (true, false, WindowKind::Hamming);
+    let mut raw = FbankOptions::new(8000.0, 23);
+    (raw.use_log_fbank, raw.raw_energy, raw.use_energy) = (false, false, true);
+    variants.push(raw);
+    for opts in variants {
+        let fast = Fbank::new(opts.clone()).unwrap();
+        let ops = Fbank::new(opts.clone()).unwrap().with_frame_loop(false);
+        for x in [&en, &batch, &long] {
+            let (a, b) = (fast.compute(x).unwrap(), ops.compute(x).unwrap());
+            assert_eq!(a.size(), b.size());
+            // Equal to float rounding, relative to the value (linear energies are large).
+            let gap = ((&a - &b).abs() / (b.abs() + 1.0)).max().double_value(&[]);
+            assert!(gap < 1e-3, "{opts:?}: relative gap {gap}");
+        }
+        // Each frame is computed alone: the thread count changes no value.
+        let before = tch::get_num_threads();
+        tch::set_num_threads(1);
+        let one = fast.compute(&long).unwrap();
+        tch::set_num_threads(2);
+        let two = fast.compute(&long).unwrap();
+        tch::set_num_threads(before);
+        assert!(one.equal(&two), "{opts:?}: one and two threads differ");
+    }
+    let mfcc = Mfcc::new(MfccOptions::at_rate(8000.0)).unwrap();
+    let gap = (mfcc.compute(&en).unwrap() - mfcc.with_frame_loop(false).compute(&en).unwrap()).abs().max().double_value(&[]);
+    assert!(gap < 1e-3, "MFCC routes differ by {gap}");
 }
 
 #[test]

@@ -1,4 +1,5 @@
 //! Log mel filterbank energies exactly like Kaldi's `compute-fbank-feats`, on tensors.
+use super::frame_loop::{applies_to, per_frame_loop, per_frame_loop_many, FrameLoop, LoopOutputs};
 use super::frames::{condition, floored, on_device_of, per_frame, per_frame_many, spectrum, FrameOptions, LOG_FLOOR};
 use super::mel::{mel_banks, MelOptions};
 use super::Features;
@@ -53,11 +54,17 @@ impl FbankOptions {
 
 /// A filterbank extractor: the window and the mel matrix computed once, applied to
 /// one signal `[N]` or a batch of equal-length signals `[B, N]` on any device.
+///
+/// CPU inputs that need no gradient take a per-frame loop (`realfft`, frames split over
+/// libtorch's thread count), other inputs libtorch's operations (differentiable, on the
+/// input's device); both give the same values to float rounding.
 #[derive(Debug)]
 pub struct Fbank {
     opts: FbankOptions,
     window: Tensor,
     banks: Tensor,
+    frame_loop: FrameLoop,
+    use_loop: bool,
 }
 
 impl Fbank {
@@ -65,7 +72,15 @@ impl Fbank {
     pub fn new(opts: FbankOptions) -> Result<Self> {
         opts.frame.validate()?;
         let banks = mel_banks(&opts.mel, opts.frame.sample_rate, opts.frame.padded_window_size())?;
-        Ok(Self { window: opts.frame.window_tensor(), banks, opts })
+        let window = opts.frame.window_tensor();
+        let frame_loop = FrameLoop::new(&opts.frame, &window, &banks)?;
+        Ok(Self { window, banks, frame_loop, use_loop: true, opts })
+    }
+
+    /// The same extractor with the CPU per-frame loop allowed (the default) or not
+    /// (`false`: libtorch's operations for every input).
+    pub fn with_frame_loop(self, allowed: bool) -> Self {
+        Self { use_loop: allowed, ..self }
     }
 
     /// The options in use.
@@ -76,16 +91,26 @@ impl Fbank {
     /// Features `[T, dim]` of samples `[N]`, or `[B, T, dim]` of `[B, N]`, in Kaldi's
     /// sample scale (16-bit integer range; see [`Features::waveform`]).
     pub fn compute(&self, samples: &Tensor) -> Result<Tensor> {
+        if self.use_loop && applies_to(std::iter::once(samples)) {
+            return per_frame_loop(&self.frame_loop, samples, self.loop_outputs(), |bands, energy| self.finish(bands, energy));
+        }
         per_frame(&self.opts.frame, samples, |raw| self.of_frames(raw))
     }
 
     /// Features of several signals of any lengths (each `[N_i]`), computed in one pass
     /// over all their frames: much faster than one call each for short utterances.
     pub fn compute_many(&self, signals: &[Tensor]) -> Result<Vec<Tensor>> {
+        if self.use_loop && applies_to(signals.iter()) {
+            return per_frame_loop_many(&self.frame_loop, signals, self.loop_outputs(), |bands, energy| self.finish(bands, energy));
+        }
         per_frame_many(&self.opts.frame, signals, |raw| self.of_frames(raw))
     }
 
-    /// The features of raw frames `[..., T, window_size]`.
+    fn loop_outputs(&self) -> LoopOutputs {
+        LoopOutputs { power: self.opts.use_power, log_bands: self.opts.use_log_fbank, raw_energy: self.opts.raw_energy }
+    }
+
+    /// The features of raw frames `[..., T, window_size]` by libtorch's operations.
     fn of_frames(&self, raw: &Tensor) -> Tensor {
         let framed = condition(&self.opts.frame, &on_device_of(&self.window, raw), raw, self.opts.raw_energy);
         let spec = spectrum(&framed.frames, self.opts.frame.padded_window_size(), self.opts.use_power);
@@ -93,8 +118,13 @@ impl Fbank {
         if self.opts.use_log_fbank {
             bands = bands.clamp_min_(LOG_FLOOR).log_();
         }
+        self.finish(bands, framed.log_energy)
+    }
+
+    /// The features from the (logged) band energies `[..., D]` and log energies `[...]`.
+    fn finish(&self, bands: Tensor, log_energy: Tensor) -> Tensor {
         if self.opts.use_energy {
-            let energy = floored(framed.log_energy, self.opts.energy_floor).unsqueeze(-1);
+            let energy = floored(log_energy, self.opts.energy_floor).unsqueeze(-1);
             if self.opts.htk_compat {
                 Tensor::cat(&[bands, energy], -1)
             } else {

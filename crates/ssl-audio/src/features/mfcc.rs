@@ -1,5 +1,6 @@
 //! MFCC exactly like Kaldi's `compute-mfcc-feats`: log mel energies, an orthonormal
 //! DCT-II, sinusoidal liftering, and the log energy in place of `c0`.
+use super::frame_loop::{applies_to, per_frame_loop, per_frame_loop_many, FrameLoop, LoopOutputs};
 use super::frames::{condition, floored, on_device_of, per_frame, per_frame_many, spectrum, FrameOptions, LOG_FLOOR};
 use super::mel::{mel_banks, MelOptions};
 use super::Features;
@@ -52,7 +53,8 @@ impl MfccOptions {
     }
 }
 
-/// An MFCC extractor for signals `[N]` or `[B, N]` on any device.
+/// An MFCC extractor for signals `[N]` or `[B, N]` on any device (CPU inputs that need
+/// no gradient take the per-frame loop, as in [`super::Fbank`]).
 #[derive(Debug)]
 pub struct Mfcc {
     opts: MfccOptions,
@@ -60,6 +62,8 @@ pub struct Mfcc {
     banks: Tensor,
     /// `[num_bins, num_ceps]`: the DCT with the lifter folded in.
     dct: Tensor,
+    frame_loop: FrameLoop,
+    use_loop: bool,
 }
 
 /// Kaldi's DCT matrix `[num_ceps, num_bins]`: row 0 scaled by `sqrt(1/N)`, the others by
@@ -88,7 +92,15 @@ impl Mfcc {
         let lifter: Vec<f64> = (0..opts.num_ceps).map(|i| if q != 0.0 { 1.0 + 0.5 * q * (std::f64::consts::PI * i as f64 / q).sin() } else { 1.0 }).collect();
         let dct = Tensor::from_slice(&dct_matrix(opts.num_ceps, opts.mel.num_bins)).view([opts.num_ceps, opts.mel.num_bins]);
         let dct = (dct * Tensor::from_slice(&lifter).unsqueeze(1)).transpose(0, 1).to_kind(Kind::Float).contiguous();
-        Ok(Self { window: opts.frame.window_tensor(), banks, dct, opts })
+        let window = opts.frame.window_tensor();
+        let frame_loop = FrameLoop::new(&opts.frame, &window, &banks)?;
+        Ok(Self { window, banks, dct, frame_loop, use_loop: true, opts })
+    }
+
+    /// The same extractor with the CPU per-frame loop allowed (the default) or not
+    /// (`false`: libtorch's operations for every input).
+    pub fn with_frame_loop(self, allowed: bool) -> Self {
+        Self { use_loop: allowed, ..self }
     }
 
     /// The options in use.
@@ -99,23 +111,38 @@ impl Mfcc {
     /// Cepstra `[T, num_ceps]` of samples `[N]`, or `[B, T, num_ceps]` of `[B, N]`, in
     /// Kaldi's sample scale.
     pub fn compute(&self, samples: &Tensor) -> Result<Tensor> {
+        if self.use_loop && applies_to(std::iter::once(samples)) {
+            return per_frame_loop(&self.frame_loop, samples, self.loop_outputs(), |bands, energy| self.finish(bands, energy));
+        }
         per_frame(&self.opts.frame, samples, |raw| self.of_frames(raw))
     }
 
     /// Features of several signals of any lengths (each `[N_i]`), computed in one pass
     /// over all their frames: much faster than one call each for short utterances.
     pub fn compute_many(&self, signals: &[Tensor]) -> Result<Vec<Tensor>> {
+        if self.use_loop && applies_to(signals.iter()) {
+            return per_frame_loop_many(&self.frame_loop, signals, self.loop_outputs(), |bands, energy| self.finish(bands, energy));
+        }
         per_frame_many(&self.opts.frame, signals, |raw| self.of_frames(raw))
     }
 
-    /// The features of raw frames `[..., T, window_size]`.
+    fn loop_outputs(&self) -> LoopOutputs {
+        LoopOutputs { power: true, log_bands: true, raw_energy: self.opts.raw_energy }
+    }
+
+    /// The features of raw frames `[..., T, window_size]` by libtorch's operations.
     fn of_frames(&self, raw: &Tensor) -> Tensor {
         let framed = condition(&self.opts.frame, &on_device_of(&self.window, raw), raw, self.opts.raw_energy);
         let spec = spectrum(&framed.frames, self.opts.frame.padded_window_size(), true);
         let log_bands = spec.matmul(&on_device_of(&self.banks, &spec)).clamp_min_(LOG_FLOOR).log_();
+        self.finish(log_bands, framed.log_energy)
+    }
+
+    /// Cepstra from the log band energies `[..., bins]` and log energies `[...]`.
+    fn finish(&self, log_bands: Tensor, log_energy: Tensor) -> Tensor {
         let mut ceps = log_bands.matmul(&on_device_of(&self.dct, &log_bands));
         if self.opts.use_energy {
-            let energy = floored(framed.log_energy, self.opts.energy_floor);
+            let energy = floored(log_energy, self.opts.energy_floor);
             ceps = Tensor::cat(&[energy.unsqueeze(-1), ceps.narrow(-1, 1, self.opts.num_ceps - 1)], -1);
         }
         if self.opts.htk_compat {

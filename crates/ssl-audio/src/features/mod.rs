@@ -1,5 +1,6 @@
 //! Speech features computed on tensors, batched, on CPU or GPU, matching Kaldi.
 pub mod fbank;
+mod frame_loop;
 pub mod frames;
 pub mod mel;
 pub mod mfcc;

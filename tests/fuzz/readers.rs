@@ -313,3 +313,44 @@ fn mutated_config_files() {
     let spectra = b"map = \"som\"\n[shape]\nrows = 3\ncols = 4\n[preprocess]\ngrid = [4000.0, 5000.0, 2.0]\n[train]\nsteps = 400\n".to_vec();
     fuzz("toml-spectra", "c.toml", spectra, read_spectra_config, false);
 }
+
+/// A single-file NIfTI-1 of 4 x 3 x 2 float voxels with a qform (the header fields the
+/// reader interprets are all set).
+fn nifti_seed() -> Vec<u8> {
+    let mut b = vec![0u8; 352];
+    let mut put = |at: usize, v: &[u8]| b[at..at + v.len()].copy_from_slice(v);
+    put(0, &348i32.to_le_bytes());
+    for (i, d) in [3i16, 4, 3, 2, 1, 1, 1, 1].iter().enumerate() {
+        put(40 + 2 * i, &d.to_le_bytes());
+    }
+    put(70, &16i16.to_le_bytes());
+    put(72, &32i16.to_le_bytes());
+    for (i, p) in [1f32, 2.0, 3.0, 4.0].iter().enumerate() {
+        put(76 + 4 * i, &p.to_le_bytes());
+    }
+    put(108, &352f32.to_le_bytes());
+    put(112, &1f32.to_le_bytes());
+    put(252, &1i16.to_le_bytes());
+    put(264, &0.5f32.to_le_bytes());
+    put(344, b"n+1\0");
+    b.extend((0..24).flat_map(|v| (v as f32).to_le_bytes()));
+    b
+}
+
+fn read_nifti(p: &Path) -> Result<()> {
+    ssl_medical::io::read_nifti(p).map(drop)
+}
+fn read_dicom(p: &Path) -> Result<()> {
+    ssl_medical::io::read_dicom_series(p).map(drop)
+}
+
+#[test]
+fn mutated_nifti_volumes() {
+    fuzz("nifti", "volume.nii", nifti_seed(), read_nifti, false);
+}
+
+#[test]
+fn mutated_dicom_slices() {
+    let seed = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/ssl-medical/tests/fixtures/dicom/MR_small.dcm")).unwrap();
+    fuzz("dicom", "slice.dcm", seed, read_dicom, true);
+}

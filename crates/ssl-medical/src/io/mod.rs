@@ -1,0 +1,22 @@
+//! Volumes in: NIfTI-1 files and DICOM series, each to a [`Volume`] in RAS+ millimetres.
+pub mod dicom;
+mod dicom_lengths;
+pub mod nifti;
+
+pub use dicom::read_dicom_series;
+pub use nifti::read_nifti;
+
+use crate::volume::Volume;
+use anyhow::Result;
+use std::path::Path;
+
+/// Reads a volume by what `path` is: a `.nii` / `.nii.gz` file as NIfTI; a folder, or any
+/// other file, as a DICOM series.
+pub fn read_volume(path: &Path) -> Result<Volume> {
+    let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+    if path.is_file() && (name.ends_with(".nii") || name.ends_with(".nii.gz")) {
+        read_nifti(path)
+    } else {
+        read_dicom_series(path)
+    }
+}

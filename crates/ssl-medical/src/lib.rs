@@ -1,0 +1,29 @@
+//! # ssl-medical
+//!
+//! Self-supervised learning on medical volumes, on `ssl-core`'s seams. This first part
+//! brings volumes in: NIfTI-1 (`.nii`, `.nii.gz`, placed by the sform / qform / pixdim
+//! rules) and DICOM series (CT, MR: rescaled to modality units, slices ordered by position),
+//! each as a [`volume::Volume`] (a `[Z, Y, X]` tensor and its voxel-to-world affine in
+//! RAS+ millimetres); resampling to a voxel spacing and intensity windows.
+//!
+//! ```
+//! use ssl_medical::preprocess::{resample_to_spacing, Interpolation};
+//! use ssl_medical::volume::{Affine, Volume};
+//! use tch::{Kind, Tensor};
+//!
+//! // A 4 x 6 x 8 grid of 2 mm voxels, resampled to 1 mm.
+//! let data = Tensor::arange(192, (Kind::Float, tch::Device::Cpu)).view([4, 6, 8]);
+//! let volume = Volume::new(data, Affine::scaling([2.0, 2.0, 2.0]), "example".as_ref())?;
+//! let fine = resample_to_spacing(&volume, [1.0, 1.0, 1.0], Interpolation::Linear)?;
+//! assert_eq!(fine.shape(), [8, 12, 16]);
+//! assert_eq!(fine.spacing(), [1.0, 1.0, 1.0]);
+//! # Ok::<(), anyhow::Error>(())
+//! ```
+//!
+//! No cargo features: `nifti` and the `dicom-rs` crates are pure Rust. Executables find
+//! libtorch through the `ssl-link` crate.
+#![warn(missing_docs)]
+
+pub mod io;
+pub mod preprocess;
+pub mod volume;

@@ -1,0 +1,28 @@
+//! `ssl-medical`: medical volumes in, and self-supervision on them.
+mod cli;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "ssl-medical", version, about = "Medical volumes (NIfTI, DICOM) and their self-supervision")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Read a NIfTI file or a DICOM series (folder or file) and describe it: grid, spacing,
+    /// orientation, intensities; with --labels, the label map on the same grid.
+    Inspect(cli::inspect::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    ssl_core::cli::passive_openmp_waits();
+    let result = match cli.command {
+        Command::Inspect(a) => cli::inspect::run(a),
+    };
+    ssl_core::cli::exit_code(result)
+}

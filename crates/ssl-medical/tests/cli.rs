@@ -1,0 +1,56 @@
+//! The `ssl-medical` command line, end to end on small real and written files.
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn run(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ssl-medical")).args(args).env("OMP_NUM_THREADS", "1").output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr))
+}
+
+/// A single-file NIfTI-1 of uint8 values on a grid of (x, y, z) voxels of 1 mm.
+fn nifti_u8(path: &Path, dims: [i16; 3], values: &[u8]) -> PathBuf {
+    let mut b = vec![0u8; 352];
+    b[0..4].copy_from_slice(&348i32.to_le_bytes());
+    for (i, d) in [3i16, dims[0], dims[1], dims[2]].iter().enumerate() {
+        b[40 + 2 * i..42 + 2 * i].copy_from_slice(&d.to_le_bytes());
+    }
+    b[70..72].copy_from_slice(&2i16.to_le_bytes());
+    b[72..74].copy_from_slice(&8i16.to_le_bytes());
+    for i in 0..4 {
+        b[76 + 4 * i..80 + 4 * i].copy_from_slice(&1f32.to_le_bytes());
+    }
+    b[108..112].copy_from_slice(&352f32.to_le_bytes());
+    b[344..348].copy_from_slice(b"n+1\0");
+    b.extend_from_slice(values);
+    std::fs::write(path, b).unwrap();
+    path.to_path_buf()
+}
+
+#[test]
+fn inspect_describes_a_dicom_slice_and_a_labelled_nifti_volume() {
+    let ct = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dicom/CT_small.dcm");
+    let (ok, out) = run(&["inspect", "--data", ct.to_str().unwrap(), "--spacing", "1,1,5"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("128 x 128 x 1 voxels") && out.contains("LPS") && out.contains("-896.00 to 1167.00"), "{out}");
+    assert!(out.contains("resampled") && out.contains("85 x 85 x 1 voxels"), "{out}");
+
+    let dir = std::env::temp_dir().join(format!("ssl-medical-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let image = nifti_u8(&dir.join("image.nii"), [4, 3, 2], &(0..24).collect::<Vec<u8>>());
+    let labels = nifti_u8(&dir.join("labels.nii"), [4, 3, 2], &[[0u8; 12], [2u8; 12]].concat());
+    let (ok, out) = run(&["inspect", "--data", image.to_str().unwrap(), "--labels", labels.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("4 x 3 x 2 voxels") && out.contains("RAS") && out.contains("1 labels besides 0") && out.contains("label     2:        12 voxels"),
+        "{out}"
+    );
+
+    // Labels on another grid, a missing path, a bad spacing: errors that name the problem.
+    let other = nifti_u8(&dir.join("other.nii"), [4, 3, 1], &[1u8; 12]);
+    let (ok, out) = run(&["inspect", "--data", image.to_str().unwrap(), "--labels", other.to_str().unwrap()]);
+    assert!(!ok && out.contains("other.nii is on another grid"), "{out}");
+    let (ok, out) = run(&["inspect", "--data", dir.join("missing").to_str().unwrap()]);
+    assert!(!ok && out.contains("no such file or folder"), "{out}");
+    let (ok, out) = run(&["inspect", "--data", image.to_str().unwrap(), "--spacing", "1,1"]);
+    assert!(!ok && out.contains("three values"), "{out}");
+}

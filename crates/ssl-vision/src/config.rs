@@ -109,9 +109,11 @@ impl Default for PretrainConfig {
                 .with_schedule(2000, 128, 5e-3, 50)
                 .with_optimizer(OptimizerConfig::new(OptimizerKind::Adamw).with_weight_decay(1e-5))
                 .with_checkpoint_every(250),
-            // Crops of at least 40% of a 28 px image keep the garment's outline (0.2 lost
-            // 0.7 kNN points at 600 steps; docs/fashion-mnist.md).
-            augment: AugmentConfig { crop_scale: (0.4, 1.0), ..AugmentConfig::default() },
+            // Crops of 60-100% of a 28 px image keep the garment's outline, and solarizing
+            // one view in five teaches what jitter alone does not: over 3 seeds at 2000
+            // steps, +1.8 kNN and +0.8 linear points over crops of 40-100% without
+            // solarize (docs/fashion-mnist.md).
+            augment: AugmentConfig { crop_scale: (0.6, 1.0), solarize_p: 0.2, ..AugmentConfig::default() },
         }
     }
 }

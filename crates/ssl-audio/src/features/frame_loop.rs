@@ -5,7 +5,7 @@
 //! It does the arithmetic of the tensor route in `frames.rs` (to float rounding), and is
 //! taken for CPU inputs that need no gradient: there the tensor route's dozen passes over
 //! the frames, each a libtorch call over a `[T, window]` tensor, cost more than the FFT.
-use super::frames::{FrameOptions, LOG_FLOOR};
+use super::frames::{as_batch, too_short, FrameOptions, LOG_FLOOR};
 use anyhow::{bail, Result};
 use realfft::num_complex::Complex;
 use realfft::{RealFftPlanner, RealToComplex};
@@ -80,14 +80,8 @@ impl FrameLoop {
     pub(crate) fn run(&self, signals: &[&[f32]], out: LoopOutputs, name_signals: bool) -> Result<LoopResult> {
         let counts: Vec<i64> = signals.iter().map(|s| self.opts.num_frames(s.len() as i64)).collect();
         if let Some(i) = counts.iter().position(|&c| c == 0) {
-            let prefix = if name_signals { format!("signal {i}: ") } else { String::new() };
-            bail!(
-                "{prefix}{} samples are too few for one frame of {} samples ({} ms at {} Hz)",
-                signals[i].len(),
-                self.opts.window_size(),
-                self.opts.frame_length_ms,
-                self.opts.sample_rate
-            );
+            let e = too_short(&self.opts, signals[i].len() as i64);
+            return Err(if name_signals { e.context(format!("signal {i}")) } else { e });
         }
         let noise = dither_noise(&self.opts, counts.iter().sum())?;
         let noise = noise.as_deref();
@@ -207,11 +201,7 @@ pub(crate) fn applies_to<'a>(mut samples: impl Iterator<Item = &'a Tensor>) -> b
 /// `[B, T, D]`): `finish` turns band energies `[F, bins]` and log energies `[F]` of all
 /// frames into features `[F, D]`.
 pub(crate) fn per_frame_loop(lp: &FrameLoop, samples: &Tensor, out: LoopOutputs, finish: impl Fn(Tensor, Tensor) -> Tensor) -> Result<Tensor> {
-    let (x, single) = match samples.dim() {
-        1 => (samples.unsqueeze(0), true),
-        2 => (samples.shallow_clone(), false),
-        _ => bail!("expected samples [samples] or [batch, samples], got a tensor of shape {:?}", samples.size()),
-    };
+    let (x, single) = as_batch(samples)?;
     let x = x.to_kind(Kind::Float).contiguous();
     let (b, len) = (x.size()[0], x.size()[1]);
     let data = floats(&x);

@@ -192,7 +192,7 @@ pub(crate) fn cut_frames(opts: &FrameOptions, samples: &Tensor) -> Result<Tensor
     };
     let frames = opts.num_frames(n);
     if frames == 0 {
-        bail!("{n} samples are too few for one frame of {} samples ({} ms at {} Hz)", opts.window_size(), opts.frame_length_ms, opts.sample_rate);
+        return Err(too_short(opts, n));
     }
     let samples = samples.to_kind(Kind::Float);
     let size = opts.window_size();
@@ -280,8 +280,13 @@ pub(crate) fn floored(log_energy: Tensor, floor: f64) -> Tensor {
     }
 }
 
+/// The error for a signal of `n` samples that holds no whole frame.
+pub(crate) fn too_short(opts: &FrameOptions, n: i64) -> anyhow::Error {
+    anyhow::anyhow!("{n} samples are too few for one frame of {} samples ({} ms at {} Hz)", opts.window_size(), opts.frame_length_ms, opts.sample_rate)
+}
+
 /// The samples as `[B, N]` float, and whether a batch dimension was added.
-fn as_batch(samples: &Tensor) -> Result<(Tensor, bool)> {
+pub(crate) fn as_batch(samples: &Tensor) -> Result<(Tensor, bool)> {
     match samples.dim() {
         1 => Ok((samples.unsqueeze(0), true)),
         2 => Ok((samples.shallow_clone(), false)),

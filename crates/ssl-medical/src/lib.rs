@@ -24,6 +24,12 @@
 //! libtorch through the `ssl-link` crate.
 #![warn(missing_docs)]
 
+pub mod augment;
 pub mod io;
+pub mod phantom;
 pub mod preprocess;
+pub mod registry;
+pub mod sampling;
+pub mod segmentation;
+pub mod unet;
 pub mod volume;

@@ -16,6 +16,8 @@ enum Command {
     /// Read a NIfTI file or a DICOM series (folder or file) and describe it: grid, spacing,
     /// orientation, intensities; with --labels, the label map on the same grid.
     Inspect(cli::inspect::Args),
+    /// Generate abdominal CT phantoms (HU), their label maps and organ boxes, as NIfTI + JSON.
+    Phantom(cli::phantom::Args),
 }
 
 fn main() -> ExitCode {
@@ -23,6 +25,7 @@ fn main() -> ExitCode {
     ssl_core::cli::passive_openmp_waits();
     let result = match cli.command {
         Command::Inspect(a) => cli::inspect::run(a),
+        Command::Phantom(a) => cli::phantom::run(a),
     };
     ssl_core::cli::exit_code(result)
 }

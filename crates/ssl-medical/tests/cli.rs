@@ -54,3 +54,27 @@ fn inspect_describes_a_dicom_slice_and_a_labelled_nifti_volume() {
     let (ok, out) = run(&["inspect", "--data", image.to_str().unwrap(), "--spacing", "1,1"]);
     assert!(!ok && out.contains("three values"), "{out}");
 }
+
+#[test]
+fn phantom_writes_volumes_labels_and_boxes_that_read_back() {
+    let dir = std::env::temp_dir().join(format!("ssl-medical-phantom-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (ok, out) = run(&["phantom", "--out", dir.to_str().unwrap(), "--count", "2", "--seed", "3", "--shape", "16,24,32", "--spacing", "12,12,12"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("phantom-3.nii.gz") && out.contains("phantom-4.nii.gz") && out.contains("8 structures"), "{out}");
+    let image = dir.join("phantom-4.nii.gz");
+    let labels = dir.join("phantom-4-labels.nii.gz");
+    let (ok, out) = run(&["inspect", "--data", image.to_str().unwrap(), "--labels", labels.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    assert!(out.contains("32 x 24 x 16 voxels") && out.contains("12.000 x 12.000 x 12.000 mm") && out.contains("8 labels besides 0"), "{out}");
+    assert!(out.contains("values    -1024.00 to"), "{out}");
+    let boxes: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("phantom-4.json")).unwrap()).unwrap();
+    assert_eq!(boxes["generated"], true);
+    let organs: Vec<&str> = boxes["boxes"].as_array().unwrap().iter().map(|b| b["organ"].as_str().unwrap()).collect();
+    assert_eq!(organs, ["body", "spine", "liver", "spleen", "kidney-left", "kidney-right", "aorta", "stomach"]);
+
+    let (ok, out) = run(&["phantom", "--out", dir.to_str().unwrap(), "--shape", "16,24"]);
+    assert!(!ok && out.contains("three values"), "{out}");
+    let (ok, out) = run(&["phantom", "--out", dir.to_str().unwrap(), "--shape", "4,24,32"]);
+    assert!(!ok && out.contains("8 to 1024 voxels"), "{out}");
+}

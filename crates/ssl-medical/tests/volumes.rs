@@ -3,7 +3,7 @@
 //! from them, broken files of every kind; resampling, windows and normalisation.
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
-use ssl_medical::io::{read_dicom_series, read_nifti, read_volume};
+use ssl_medical::io::{read_dicom_series, read_nifti, read_volume, write_nifti, VoxelType};
 use ssl_medical::preprocess::{normalise_percentiles, resample_to_spacing, Interpolation, Window};
 use ssl_medical::volume::{Affine, Volume};
 use std::io::Write;
@@ -375,4 +375,36 @@ fn volumes_refuse_what_they_cannot_hold() {
     let nan = Tensor::zeros([2, 2, 2], cpu).index_fill(0, &Tensor::from_slice(&[1i64]), f64::NAN);
     assert!(Volume::new(nan, Affine::scaling([1.0; 3]), Path::new("nan.nii")).unwrap_err().to_string().contains("nan.nii: 4 voxels are NaN"));
     assert!(Volume::new(Tensor::zeros([2, 2, 2], cpu), Affine::scaling([1.0, 0.0, 1.0]), Path::new("flat")).unwrap_err().to_string().contains("singular"));
+}
+
+#[test]
+fn written_nifti_reads_back_with_its_values_and_placement() {
+    let dir = tmp("write");
+    // An oblique grid: turned about z, anisotropic, offset.
+    let (c, s) = (0.3f64.cos(), 0.3f64.sin());
+    let affine = Affine([[1.5 * c, -2.0 * s, 0.0, -40.0], [1.5 * s, 2.0 * c, 0.0, 12.5], [0.0, 0.0, 3.0, 7.0], [0.0, 0.0, 0.0, 1.0]]);
+    let data = Tensor::arange(60, (Kind::Float, tch::Device::Cpu)).view([3, 4, 5]) * 0.5 - 7.25;
+    let volume = Volume::new(data, affine, Path::new("written")).unwrap();
+    for name in ["float.nii", "float.nii.gz"] {
+        let path = dir.join(name);
+        write_nifti(&volume, &path, VoxelType::Float32).map_err(|e| format!("{e:#}")).unwrap();
+        let back = read_nifti(&path).unwrap();
+        assert!(back.data.equal(&volume.data), "{name}");
+        assert!(back.same_grid(&volume), "{name}: {:?}", back.affine);
+    }
+    // Integers: rounded; out of range refused, the existing file left as it was.
+    let path = dir.join("labels.nii.gz");
+    write_nifti(&volume, &path, VoxelType::Int16).unwrap();
+    let back = read_nifti(&path).unwrap();
+    assert!(back.data.equal(&volume.data.round()));
+    let before = std::fs::read(&path).unwrap();
+    let huge = Volume::new(Tensor::full([2, 2, 2], 1e6, (Kind::Float, tch::Device::Cpu)), affine, Path::new("huge")).unwrap();
+    let err = write_nifti(&huge, &path, VoxelType::Int16).unwrap_err();
+    assert!(format!("{err:#}").contains("16-bit range") && format!("{err:#}").contains("labels.nii.gz"), "{err:#}");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 3, "a partial file was left behind");
+    let err = write_nifti(&volume, &dir.join("volume.img"), VoxelType::Float32).unwrap_err();
+    assert!(err.to_string().contains(".nii or .nii.gz"), "{err}");
+    let err = write_nifti(&volume, &dir.join("missing-folder/v.nii"), VoxelType::Float32).unwrap_err();
+    assert!(format!("{err:#}").contains("missing-folder"), "{err:#}");
 }

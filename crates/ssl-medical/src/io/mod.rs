@@ -4,7 +4,7 @@ mod dicom_lengths;
 pub mod nifti;
 
 pub use dicom::read_dicom_series;
-pub use nifti::read_nifti;
+pub use nifti::{read_nifti, write_nifti, VoxelType};
 
 use crate::volume::Volume;
 use anyhow::Result;

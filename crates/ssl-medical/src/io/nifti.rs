@@ -146,3 +146,71 @@ pub fn affine(h: &NiftiHeader) -> Result<Affine> {
     m[3][3] = 1.0;
     Ok(Affine(m))
 }
+
+/// How voxels are stored by [`write_nifti`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VoxelType {
+    /// 32-bit floats (intensities).
+    Float32,
+    /// 16-bit signed integers, values rounded (label maps, Hounsfield units).
+    Int16,
+}
+
+/// Writes `volume` as a single-file NIfTI-1 (`.nii`, or gzipped when the name ends in
+/// `.gz`), placed by an sform (code 1, scanner) holding its affine, with `pixdim` set to its
+/// spacing and units of millimetres. The file appears only when complete (written beside
+/// it, then renamed), so an existing file is never left half overwritten. `Int16` refuses
+/// values outside its range rather than clipping them.
+pub fn write_nifti(volume: &Volume, path: &Path, voxels: VoxelType) -> Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let gz = name.ends_with(".nii.gz");
+    if !(gz || name.ends_with(".nii")) {
+        bail!("{}: a NIfTI file name ends in .nii or .nii.gz", path.display());
+    }
+    let [z, y, x] = volume.shape();
+    let m = &volume.affine.0;
+    let spacing = volume.spacing();
+    let row = |r: usize| [m[r][0], m[r][1], m[r][2], m[r][3]].map(|v| v as f32);
+    let header = NiftiHeader {
+        pixdim: [1.0, spacing[0] as f32, spacing[1] as f32, spacing[2] as f32, 1.0, 1.0, 1.0, 1.0],
+        xyzt_units: 2,
+        sform_code: 1,
+        qform_code: 0,
+        srow_x: row(0),
+        srow_y: row(1),
+        srow_z: row(2),
+        ..NiftiHeader::default()
+    };
+    let flat = volume.data.to_device(tch::Device::Cpu).to_kind(tch::Kind::Float).contiguous().view([-1]);
+    let values = Vec::<f32>::try_from(&flat).with_context(|| format!("{}: cannot copy the voxels", path.display()))?;
+    let shape = [z as usize, y as usize, x as usize];
+    // The writer rebuilds the name from the part before the last extension, so the partial
+    // file's stem must hold no other dot.
+    let extension = if gz { ".nii.gz" } else { ".nii" };
+    let stem = name.trim_end_matches(extension).replace('.', "_");
+    let partial = path.with_file_name(format!("partial-{stem}{extension}"));
+    let written = (|| -> Result<()> {
+        let options = nifti::writer::WriterOptions::new(&partial).reference_header(&header);
+        // The writer stores the array's first axis fastest: hand it [X, Y, Z].
+        match voxels {
+            VoxelType::Float32 => {
+                let array = ndarray::Array3::from_shape_vec(shape, values)?.reversed_axes();
+                options.write_nifti(&array)?;
+            }
+            VoxelType::Int16 => {
+                if let Some(v) = values.iter().find(|v| !(f32::from(i16::MIN)..=f32::from(i16::MAX)).contains(&v.round())) {
+                    bail!("a value ({v}) lies outside the 16-bit range");
+                }
+                let ints: Vec<i16> = values.iter().map(|v| v.round() as i16).collect();
+                let array = ndarray::Array3::from_shape_vec(shape, ints)?.reversed_axes();
+                options.write_nifti(&array)?;
+            }
+        }
+        std::fs::rename(&partial, path)?;
+        Ok(())
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    written.with_context(|| format!("cannot write {}", path.display()))
+}

@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod augment;
+pub mod bt_unet;
 pub mod io;
 pub mod phantom;
 pub mod preprocess;

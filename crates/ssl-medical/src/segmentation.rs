@@ -118,6 +118,7 @@ fn surface_points(mask: &Tensor, spacing: &[f64]) -> Tensor {
 
 /// The U-Net trained on batches whose first view holds images `[N, C, H, W]` and whose
 /// [`MASKS`] part holds the class of every pixel, with [`segmentation_loss`].
+#[derive(Debug)]
 pub struct Segmenter {
     /// The network.
     pub unet: Unet,

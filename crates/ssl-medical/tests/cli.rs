@@ -78,3 +78,41 @@ fn phantom_writes_volumes_labels_and_boxes_that_read_back() {
     let (ok, out) = run(&["phantom", "--out", dir.to_str().unwrap(), "--shape", "4,24,32"]);
     assert!(!ok && out.contains("8 to 1024 voxels"), "{out}");
 }
+
+#[test]
+fn bt_unet_experiment_writes_its_table_and_overlay() {
+    let dir = std::env::temp_dir().join(format!("ssl-medical-btx-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (doc, plot) = (dir.join("bt.md"), dir.join("img/bt.png"));
+    let args = [
+        "bt-unet-experiment",
+        "--data",
+        "phantom",
+        "--phantoms",
+        "2",
+        "--seeds",
+        "2",
+        "--fractions",
+        "50",
+        "--pretrain-steps",
+        "3",
+        "--finetune-steps",
+        "3",
+        "--width",
+        "4",
+        "--threads",
+        "1",
+    ];
+    let (ok, out) = run(&[&args[..], &["--out", dir.to_str().unwrap(), "--doc", doc.to_str().unwrap(), "--plot", plot.to_str().unwrap()]].concat());
+    assert!(ok, "{out}");
+    let md = std::fs::read_to_string(&doc).unwrap();
+    assert!(md.contains("generated abdominal CT phantoms") && md.contains("| 50% | random init |") && md.contains("| 50% | BT-Unet |"), "{md}");
+    assert!(md.contains("over 2 seeds") && md.contains("Dice kidney-right"), "{md}");
+    let png = image::open(&plot).unwrap();
+    assert_eq!(png.width() % 3, 0);
+
+    let (ok, out) = run(&["bt-unet-experiment", "--fractions", "0", "--out", dir.to_str().unwrap()]);
+    assert!(!ok && out.contains("percentages"), "{out}");
+    let (ok, out) = run(&["bt-unet-experiment", "--data", "colin27", "--colin27", dir.join("none").to_str().unwrap(), "--out", dir.to_str().unwrap()]);
+    assert!(!ok && out.contains("ch2.nii.gz: no such file"), "{out}");
+}

@@ -1,2 +1,3 @@
+pub mod bt_unet_experiment;
 pub mod inspect;
 pub mod phantom;

@@ -1,0 +1,360 @@
+//! BT-Unet (arXiv 2112.03916): the U-Net's encoder pre-trained with Barlow Twins on
+//! unlabelled 2-D slices, then the whole U-Net (decoder new) fine-tuned on the few labelled
+//! ones with cross entropy + Dice; compared with the same U-Net trained from scratch.
+//!
+//! Slices come from real volumes (Colin27's T1 with atlas structures) or from generated CT
+//! phantoms; both are [`SliceSet`]s. Pre-training runs ssl-core's Barlow Twins on the
+//! registered `bt-unet-encoder`; fine-tuning runs the shared fine-tuning loop on a
+//! [`Segmenter`], its encoder loaded by name from the pre-training run.
+use crate::augment::Augment;
+use crate::io::read_nifti;
+use crate::phantom::{generate, Organ, PhantomConfig};
+use crate::preprocess::{normalise_percentiles, resample_to_spacing, Interpolation, Window};
+use crate::segmentation::{mask_scores, Segmenter, MASKS};
+use crate::unet::Unet;
+use anyhow::{bail, Context, Result};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use ssl_core::blocks::BackboneConfig;
+use ssl_core::data::{Batch, BatchSource};
+use ssl_core::registry::MethodConfig;
+use ssl_core::train::{load_encoder, FineTune, OptimizerConfig, OptimizerKind, TrainConfig, TrainSummary, Trainer};
+use std::path::Path;
+use tch::{nn, Device, Kind, Tensor};
+
+/// Labelled 2-D slices: images in `[0, 1]` and the class of every pixel.
+#[derive(Debug)]
+pub struct SliceSet {
+    /// `[S, 1, H, W]` floats.
+    pub images: Tensor,
+    /// `[S, H, W]` int64 class ids (0 background).
+    pub masks: Tensor,
+    /// The volume each slice comes from.
+    pub volumes: Vec<i64>,
+    /// Class names, background first.
+    pub classes: Vec<String>,
+    /// Pixel size (rows, columns) in millimetres.
+    pub pixel_mm: [f64; 2],
+    /// Where the slices come from, for reports.
+    pub source: String,
+}
+
+impl SliceSet {
+    /// Number of slices.
+    pub fn len(&self) -> usize {
+        self.volumes.len()
+    }
+
+    /// Whether there are no slices.
+    pub fn is_empty(&self) -> bool {
+        self.volumes.is_empty()
+    }
+
+    /// The slices at `indices`, in that order.
+    pub fn subset(&self, indices: &[i64]) -> SliceSet {
+        let idx = Tensor::from_slice(indices);
+        SliceSet {
+            images: self.images.index_select(0, &idx),
+            masks: self.masks.index_select(0, &idx),
+            volumes: indices.iter().map(|&i| self.volumes[i as usize]).collect(),
+            classes: self.classes.clone(),
+            pixel_mm: self.pixel_mm,
+            source: self.source.clone(),
+        }
+    }
+}
+
+/// Pads `[S, H, W]` (centred, with `fill`) to sides that are multiples of `multiple`.
+fn pad_to_multiple(t: &Tensor, multiple: i64, fill: f64) -> Result<Tensor> {
+    let s = t.size();
+    let (h, w) = (s[1], s[2]);
+    let (ph, pw) = ((multiple - h % multiple) % multiple, (multiple - w % multiple) % multiple);
+    Ok(t.f_pad([pw / 2, pw - pw / 2, ph / 2, ph - ph / 2].as_slice(), "constant", Some(fill))?)
+}
+
+/// AAL labels of the structures segmented in Colin27: cerebellum (hemispheres and vermis),
+/// thalamus, and the basal ganglia (caudate, putamen, pallidum): structures a T1 image shows.
+pub const COLIN27_CLASSES: [(&str, &[i64]); 3] = [
+    ("cerebellum", &[91, 92, 93, 94, 95, 96, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115, 116]),
+    ("thalamus", &[77, 78]),
+    ("basal-ganglia", &[71, 72, 73, 74, 75, 76]),
+];
+
+/// Axial slices of Colin27's T1 (`ch2.nii.gz` in `dir`) resampled to `spacing_mm`
+/// isotropic, normalised by its 1st and 99th percentiles (of the head), with
+/// [`COLIN27_CLASSES`] from the AAL atlas (`aal.nii.gz`, same grid); slices showing
+/// less than 5% head are left out. Sides padded to multiples of `multiple`.
+pub fn colin27_slices(dir: &Path, spacing_mm: f64, multiple: i64) -> Result<SliceSet> {
+    let t1 = read_nifti(&dir.join("ch2.nii.gz"))?;
+    let aal = read_nifti(&dir.join("aal.nii.gz"))?;
+    t1.check_mask(&aal)?;
+    let t1 = resample_to_spacing(&t1, [spacing_mm; 3], Interpolation::Linear)?;
+    let aal = resample_to_spacing(&aal, [spacing_mm; 3], Interpolation::Nearest)?;
+    let image = normalise_percentiles(&t1, 1.0, 99.0, Some(1.0))?;
+    let ids = aal.data.round().to_kind(Kind::Int64);
+    let mut classes = ids.zeros_like();
+    for (c, (_, labels)) in COLIN27_CLASSES.iter().enumerate() {
+        for &l in *labels {
+            classes = classes.masked_fill(&ids.eq(l), c as i64 + 1);
+        }
+    }
+    let keep = crate::sampling::axial_slices(&image, None, crate::sampling::SliceFilter::Above(0.05, 0.05))?;
+    let idx = Tensor::from_slice(&keep);
+    let images = pad_to_multiple(&image.index_select(0, &idx), multiple, 0.0)?.unsqueeze(1);
+    let masks = pad_to_multiple(&classes.index_select(0, &idx), multiple, 0.0)?;
+    Ok(SliceSet {
+        images,
+        masks,
+        // One volume: slices are told apart by slab when splitting.
+        volumes: vec![0; keep.len()],
+        classes: std::iter::once("background").chain(COLIN27_CLASSES.iter().map(|c| c.0)).map(String::from).collect(),
+        pixel_mm: [spacing_mm, spacing_mm],
+        source: format!("Colin27 T1 with AAL structures (real), {spacing_mm} mm"),
+    })
+}
+
+/// The organs segmented in the phantoms.
+pub const PHANTOM_CLASSES: [Organ; 4] = [Organ::Liver, Organ::Spleen, Organ::KidneyLeft, Organ::KidneyRight];
+
+/// Axial slices of the generated CTs of `seeds` (abdomen window to `[0, 1]`) with liver,
+/// spleen and kidneys as classes; slices showing less than 5% body are left out.
+pub fn phantom_slices(cfg: &PhantomConfig, seeds: std::ops::Range<u64>, multiple: i64) -> Result<SliceSet> {
+    let (mut images, mut masks, mut volumes) = (Vec::new(), Vec::new(), Vec::new());
+    for seed in seeds {
+        let p = generate(cfg, seed)?;
+        let image = Window::ABDOMEN.apply(&p.image.data)?;
+        let ids = p.labels.data.round().to_kind(Kind::Int64);
+        let mut classes = ids.zeros_like();
+        for (c, organ) in PHANTOM_CLASSES.iter().enumerate() {
+            classes = classes.masked_fill(&ids.eq(organ.label()), c as i64 + 1);
+        }
+        let keep = crate::sampling::axial_slices(&ids, None, crate::sampling::SliceFilter::Above(0.5, 0.05))?;
+        let idx = Tensor::from_slice(&keep);
+        images.push(image.index_select(0, &idx));
+        masks.push(classes.index_select(0, &idx));
+        volumes.extend(std::iter::repeat_n(seed as i64, keep.len()));
+    }
+    if volumes.is_empty() {
+        bail!("no phantom slices: give at least one seed");
+    }
+    Ok(SliceSet {
+        images: pad_to_multiple(&Tensor::cat(&images, 0), multiple, 0.0)?.unsqueeze(1),
+        masks: pad_to_multiple(&Tensor::cat(&masks, 0), multiple, 0.0)?,
+        volumes,
+        classes: std::iter::once("background").chain(PHANTOM_CLASSES.iter().map(|o| o.name())).map(String::from).collect(),
+        pixel_mm: [cfg.spacing[1], cfg.spacing[0]],
+        source: format!("generated abdominal CT phantoms, {} mm", cfg.spacing[0]),
+    })
+}
+
+/// Two augmented views of randomly drawn slices (labels unused): Barlow Twins' input.
+pub struct PairViews {
+    images: Tensor,
+    augment: Augment,
+    batch: usize,
+    seed: u64,
+    index: u64,
+}
+
+impl PairViews {
+    /// Batches of `batch` slices of `images` (`[S, 1, H, W]`), each twice augmented.
+    pub fn new(images: &Tensor, augment: Augment, batch: usize, seed: u64) -> Result<Self> {
+        augment.validate()?;
+        if images.size()[0] < 1 || batch == 0 {
+            bail!("pair views: needs slices and a batch of at least one");
+        }
+        Ok(Self { images: images.shallow_clone(), augment, batch, seed, index: 0 })
+    }
+}
+
+impl BatchSource for PairViews {
+    fn start(&mut self, index: u64) -> Result<()> {
+        self.index = index;
+        Ok(())
+    }
+
+    fn next_batch(&mut self) -> Result<Batch> {
+        let mut rng = ChaCha8Rng::seed_from_u64(ssl_core::seed::mix(&[self.seed, self.index]));
+        self.index += 1;
+        let n = self.images.size()[0];
+        let (mut a, mut b) = (Vec::with_capacity(self.batch), Vec::with_capacity(self.batch));
+        for _ in 0..self.batch {
+            // [1, H, W] as a one-voxel-deep volume [C, Z, Y, X].
+            let slice = self.images.get(rng.random_range(0..n)).unsqueeze(1);
+            a.push(self.augment.apply(&slice, None, &mut rng)?.0.squeeze_dim(1));
+            b.push(self.augment.apply(&slice, None, &mut rng)?.0.squeeze_dim(1));
+        }
+        Batch::from_views(vec![Tensor::stack(&a, 0), Tensor::stack(&b, 0)])
+    }
+}
+
+/// Randomly drawn labelled slices, image and mask augmented together.
+pub struct LabelledSlices {
+    images: Tensor,
+    masks: Tensor,
+    augment: Augment,
+    batch: usize,
+    seed: u64,
+    index: u64,
+}
+
+impl LabelledSlices {
+    /// Batches of `batch` slices of `set`.
+    pub fn new(set: &SliceSet, augment: Augment, batch: usize, seed: u64) -> Result<Self> {
+        augment.validate()?;
+        if set.is_empty() || batch == 0 {
+            bail!("labelled slices: needs slices and a batch of at least one");
+        }
+        Ok(Self { images: set.images.shallow_clone(), masks: set.masks.shallow_clone(), augment, batch, seed, index: 0 })
+    }
+}
+
+impl BatchSource for LabelledSlices {
+    fn start(&mut self, index: u64) -> Result<()> {
+        self.index = index;
+        Ok(())
+    }
+
+    fn next_batch(&mut self) -> Result<Batch> {
+        let mut rng = ChaCha8Rng::seed_from_u64(ssl_core::seed::mix(&[self.seed, self.index]));
+        self.index += 1;
+        let n = self.images.size()[0];
+        let (mut xs, mut ys) = (Vec::with_capacity(self.batch), Vec::with_capacity(self.batch));
+        for _ in 0..self.batch {
+            let i = rng.random_range(0..n);
+            let (x, y) = self.augment.apply(&self.images.get(i).unsqueeze(1), Some(&self.masks.get(i).unsqueeze(0)), &mut rng)?;
+            xs.push(x.squeeze_dim(1));
+            ys.push(y.context("the augmentation lost the mask")?.squeeze_dim(0));
+        }
+        Batch::from_views(vec![Tensor::stack(&xs, 0)])?.with(MASKS, Tensor::stack(&ys, 0))
+    }
+}
+
+/// The network and its training: sizes, steps, learning rates.
+#[derive(Debug, Clone, Serialize)]
+pub struct BtUnetSettings {
+    /// First encoder width (16 in the paper).
+    pub width: i64,
+    /// Pooled levels before the bottleneck (4 in the paper).
+    pub levels: i64,
+    /// Barlow Twins' off-diagonal weight (5e-3).
+    pub lambda: f64,
+    /// Projector widths (128 in the paper).
+    pub projector: i64,
+    /// Pre-training steps, batch and peak learning rate.
+    pub pretrain: (usize, usize, f64),
+    /// Fine-tuning steps, batch and peak learning rate.
+    pub finetune: (usize, usize, f64),
+}
+
+impl Default for BtUnetSettings {
+    /// CPU-sized: width 8, 4 levels; 300 pre-training steps of 16 slice pairs (LARS-free
+    /// AdamW, lr 1e-3); 200 fine-tuning steps of 8 slices (Adam: AdamW without decay, lr 1e-3).
+    fn default() -> Self {
+        Self { width: 8, levels: 4, lambda: 5e-3, projector: 128, pretrain: (300, 16, 1e-3), finetune: (200, 8, 1e-3) }
+    }
+}
+
+impl BtUnetSettings {
+    fn train_config(&self, (steps, batch, lr): (usize, usize, f64), seed: u64, optimizer: OptimizerConfig) -> TrainConfig {
+        let mut t = TrainConfig::default()
+            .with_schedule(steps, batch, lr, (steps / 20).max(1))
+            .with_seed(seed)
+            .with_optimizer(optimizer)
+            .with_checkpoint_every(steps.max(1));
+        t.progress = false;
+        t.log_every = (steps / 10).max(1);
+        t
+    }
+
+    /// The Barlow Twins configuration of the encoder.
+    pub fn method(&self) -> MethodConfig {
+        MethodConfig::default()
+            .with_backbone(BackboneConfig::new("bt-unet-encoder", 1).with_shape(self.width, self.levels))
+            .with_heads(self.projector, self.projector, self.projector)
+            .with_option("lambda", self.lambda)
+    }
+}
+
+/// Pre-trains the encoder with Barlow Twins on the slices of `set` (labels unused); the
+/// run (checkpoints with the exported `backbone`) goes to `out`.
+pub fn pretrain(set: &SliceSet, s: &BtUnetSettings, seed: u64, out: &Path, device: Device) -> Result<TrainSummary> {
+    tch::manual_seed(seed as i64);
+    let vs = nn::VarStore::new(device);
+    let mut method = crate::registry::registry().build_method("barlow-twins", &vs, &s.method())?;
+    let cfg = s.train_config(s.pretrain, seed, OptimizerConfig::new(OptimizerKind::Adamw));
+    let mut views = PairViews::new(&set.images, Augment::slices(), s.pretrain.1, seed)?;
+    let run = serde_json::json!({ "bt_unet_pretrain": s, "slices": set.len(), "source": set.source, "seed": seed });
+    Trainer::for_run(cfg, out.to_path_buf(), &run, device)?.fit(&vs, method.as_mut(), &mut views, false)
+}
+
+/// A U-Net fine-tuned on `labelled`, its encoder from the pre-training run `encoder` (or
+/// random when `None`); the run goes to `out`.
+pub fn finetune(labelled: &SliceSet, encoder: Option<&Path>, s: &BtUnetSettings, seed: u64, out: &Path, device: Device) -> Result<Segmenter> {
+    tch::manual_seed(seed as i64);
+    let vs = nn::VarStore::new(device);
+    let mut model = Segmenter { unet: Unet::new(&vs, 1, s.width, s.levels, labelled.classes.len() as i64)? };
+    if let Some(run) = encoder {
+        load_encoder(run, "backbone", &vs, "backbone.").with_context(|| format!("loading the pre-trained encoder of {}", run.display()))?;
+    }
+    let cfg = s.train_config(s.finetune, seed, OptimizerConfig::new(OptimizerKind::Adamw).with_weight_decay(0.0));
+    // Flips and half turns only: the masks stay exact.
+    let augment = Augment { flip: [0.5, 0.5, 0.0], rot90: 0.5, ..Augment::default() };
+    let mut batches = LabelledSlices::new(labelled, augment, s.finetune.1, seed)?;
+    let run = serde_json::json!({ "bt_unet_finetune": s, "labelled": labelled.len(), "pretrained": encoder, "seed": seed });
+    Trainer::for_run(cfg, out.to_path_buf(), &run, device)?.fine_tune(&vs, &mut FineTune::new(&mut model, &mut batches), false)?;
+    Ok(model)
+}
+
+/// Test scores of one class.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ClassScores {
+    /// Dice over all test pixels.
+    pub dice: f64,
+    /// IoU over all test pixels.
+    pub iou: f64,
+    /// Mean HD95 (mm) over the slices where both truth and prediction show the class.
+    pub hd95: f64,
+    /// Share of the slices showing the class where the prediction misses it entirely.
+    pub missed: f64,
+}
+
+/// Class predictions `[S, H, W]` of `model` on `set` (evaluation mode, batches of 16).
+pub fn predict(model: &Segmenter, set: &SliceSet, device: Device) -> Result<Tensor> {
+    let mut out = Vec::new();
+    let n = set.len() as i64;
+    let mut start = 0;
+    while start < n {
+        let len = 16.min(n - start);
+        let x = set.images.narrow(0, start, len).to_device(device);
+        out.push(tch::no_grad(|| model.unet.forward_t(&x, false))?.argmax(1, false).to_device(Device::Cpu));
+        start += len;
+    }
+    Ok(Tensor::cat(&out, 0))
+}
+
+/// Dice and IoU of each foreground class over all slices of `set`, and HD95 per slice.
+pub fn score(pred: &Tensor, set: &SliceSet) -> Result<Vec<ClassScores>> {
+    let mut scores = Vec::new();
+    for c in 1..set.classes.len() as i64 {
+        let (p, t) = (pred.eq(c), set.masks.eq(c));
+        let all = mask_scores(&p.flatten(0, 1), &t.flatten(0, 1), &[1.0, 1.0])?;
+        let (mut hd, mut shown, mut missed) = (Vec::new(), 0usize, 0usize);
+        for i in 0..set.len() as i64 {
+            let (pi, ti) = (p.get(i), t.get(i));
+            if ti.any().int64_value(&[]) == 0 {
+                continue;
+            }
+            shown += 1;
+            if pi.any().int64_value(&[]) == 0 {
+                missed += 1;
+                continue;
+            }
+            hd.push(mask_scores(&pi, &ti, &set.pixel_mm)?.hd95);
+        }
+        let mean_hd = if hd.is_empty() { f64::NAN } else { hd.iter().sum::<f64>() / hd.len() as f64 };
+        scores.push(ClassScores { dice: all.dice, iou: all.iou, hd95: mean_hd, missed: if shown == 0 { 0.0 } else { missed as f64 / shown as f64 } });
+    }
+    Ok(scores)
+}

@@ -1,0 +1,263 @@
+//! BT-Unet against the same U-Net from scratch, at several shares of labelled slices and
+//! several seeds: Dice, IoU and HD95 on held-out slices, a table in `docs/` and overlays.
+use anyhow::{bail, Context, Result};
+use clap::{Parser, ValueEnum};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use ssl_medical::bt_unet::{colin27_slices, finetune, phantom_slices, predict, pretrain, score, BtUnetSettings, ClassScores, SliceSet};
+use ssl_medical::phantom::PhantomConfig;
+use ssl_medical::sampling::split_by_slab;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tch::{Kind, Tensor};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Data {
+    /// Colin27's T1 with AAL structures (real; `datasets/fetch-medical.sh`).
+    Colin27,
+    /// Generated abdominal CT phantoms.
+    Phantom,
+}
+
+#[derive(Parser, Debug)]
+pub struct Args {
+    /// Which slices.
+    #[arg(long, value_enum, default_value_t = Data::Phantom)]
+    pub data: Data,
+    /// Folder of Colin27 (`ch2.nii.gz`, `aal.nii.gz`).
+    #[arg(long, default_value = "datasets/cache/medical/colin27")]
+    pub colin27: PathBuf,
+    /// Colin27 is resampled to this isotropic spacing (mm).
+    #[arg(long, default_value_t = 3.0)]
+    pub spacing: f64,
+    /// Number of phantoms (a quarter of them, at least one, held out for testing).
+    #[arg(long, default_value_t = 12)]
+    pub phantoms: u64,
+    /// Percentages of the training slices that keep their labels.
+    #[arg(long, value_delimiter = ',', default_value = "5,10,25")]
+    pub fractions: Vec<f64>,
+    /// Seeds (each: its own pre-training, labelled subset and fine-tuning).
+    #[arg(long, default_value_t = 3)]
+    pub seeds: u64,
+    #[arg(long, default_value_t = BtUnetSettings::default().pretrain.0)]
+    pub pretrain_steps: usize,
+    #[arg(long, default_value_t = BtUnetSettings::default().finetune.0)]
+    pub finetune_steps: usize,
+    /// First encoder width (16 in the paper).
+    #[arg(long, default_value_t = BtUnetSettings::default().width)]
+    pub width: i64,
+    #[arg(long, default_value = "runs/bt-unet")]
+    pub out: PathBuf,
+    /// Markdown table (default `docs/bt-unet-<data>.md`).
+    #[arg(long)]
+    pub doc: Option<PathBuf>,
+    /// Overlay image (default `docs/img/bt-unet-<data>.png`).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Threads (0: all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+/// Slices split into training and test parts: by phantom when there are several volumes,
+/// else by slabs of 4 slices (neighbouring slices never on both sides).
+fn split(set: &SliceSet) -> Result<(Vec<i64>, Vec<i64>)> {
+    let mut rng = ChaCha8Rng::seed_from_u64(2112);
+    let all: Vec<i64> = (0..set.len() as i64).collect();
+    let mut ids = set.volumes.clone();
+    ids.dedup();
+    if ids.len() > 1 {
+        let test_volumes = (ids.len() / 4).max(1);
+        let test: Vec<i64> = all.iter().copied().filter(|&i| ids[ids.len() - test_volumes..].contains(&set.volumes[i as usize])).collect();
+        let train = all.iter().copied().filter(|i| !test.contains(i)).collect();
+        return Ok((train, test));
+    }
+    let parts = split_by_slab(&all, 4, &[0.7, 0.3], &mut rng)?;
+    Ok((parts[0].clone(), parts[1].clone()))
+}
+
+fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let finite: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    if finite.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let n = finite.len() as f64;
+    let m = finite.iter().sum::<f64>() / n;
+    let sd = if finite.len() > 1 { (finite.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() } else { 0.0 };
+    (m, sd)
+}
+
+pub fn run(a: Args) -> Result<()> {
+    if a.fractions.is_empty() || a.fractions.iter().any(|f| !(*f > 0.0 && *f <= 100.0)) || a.seeds == 0 {
+        bail!("--fractions must be percentages in (0, 100] and --seeds at least 1");
+    }
+    let device = ssl_core::device::setup_runtime(&a.device, a.threads)?;
+    let settings =
+        BtUnetSettings { width: a.width, pretrain: (a.pretrain_steps, 16, 1e-3), finetune: (a.finetune_steps, 8, 1e-3), ..BtUnetSettings::default() };
+    let multiple = 1 << settings.levels;
+    let (set, name) = match a.data {
+        Data::Colin27 => (colin27_slices(&a.colin27, a.spacing, multiple)?, "colin27"),
+        Data::Phantom => (phantom_slices(&PhantomConfig::default(), 0..a.phantoms.max(2), multiple)?, "phantom"),
+    };
+    let (train_idx, test_idx) = split(&set)?;
+    let (train, test) = (set.subset(&train_idx), set.subset(&test_idx));
+    eprintln!("{}: {} training slices, {} test slices of {:?}", set.source, train.len(), test.len(), set.images.size());
+    let out = a.out.join(name);
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+
+    // results[(init, fraction)] = per seed, per class scores.
+    let mut results: Vec<(String, f64, Vec<Vec<ClassScores>>)> = Vec::new();
+    let mut overlay: Option<(Tensor, Tensor)> = None;
+    let t0 = Instant::now();
+    for seed in 0..a.seeds {
+        let pre = out.join(format!("pretrain-s{seed}"));
+        let _ = std::fs::remove_dir_all(&pre);
+        let summary = pretrain(&train, &settings, seed, &pre, device)?;
+        eprintln!("seed {seed}: Barlow Twins {} steps, loss {:.1} -> {:.1}", summary.steps, summary.first_loss.unwrap_or(f64::NAN), summary.final_loss);
+        for &fraction in &a.fractions {
+            let mut rng = ChaCha8Rng::seed_from_u64(ssl_core::seed::mix(&[seed, fraction.to_bits()]));
+            let all: Vec<i64> = (0..train.len() as i64).collect();
+            let share = fraction / 100.0;
+            let mut labelled_idx = split_by_slab(&all, 4, &[share, 1.0 - share], &mut rng)?.swap_remove(0);
+            if labelled_idx.is_empty() {
+                labelled_idx = all[..4.min(all.len())].to_vec();
+            }
+            let labelled = train.subset(&labelled_idx);
+            let mut preds = Vec::new();
+            for (init, encoder) in [("random init", None), ("BT-Unet", Some(pre.as_path()))] {
+                let dir = out.join(format!("finetune-s{seed}-{fraction}-{}", if encoder.is_some() { "bt" } else { "scratch" }));
+                let _ = std::fs::remove_dir_all(&dir);
+                let model = finetune(&labelled, encoder, &settings, seed, &dir, device)?;
+                let pred = predict(&model, &test, device)?;
+                let scores = score(&pred, &test)?;
+                let dice = scores.iter().map(|s| s.dice).sum::<f64>() / scores.len() as f64;
+                eprintln!("seed {seed}, {fraction}% ({} slices), {init}: mean Dice {dice:.3}  [{:.0} s]", labelled.len(), t0.elapsed().as_secs_f64());
+                match results.iter_mut().find(|r| r.0 == init && r.1 == fraction) {
+                    Some(r) => r.2.push(scores),
+                    None => results.push((init.to_string(), fraction, vec![scores])),
+                }
+                preds.push(pred);
+            }
+            if seed == 0 && overlay.is_none() {
+                overlay = Some((preds[0].shallow_clone(), preds[1].shallow_clone()));
+            }
+        }
+    }
+
+    let doc = a.doc.clone().unwrap_or_else(|| PathBuf::from(format!("docs/bt-unet-{name}.md")));
+    let plot = a.plot.clone().unwrap_or_else(|| PathBuf::from(format!("docs/img/bt-unet-{name}.png")));
+    let classes = &set.classes[1..];
+    let mut md = format!(
+        "Data: {} ({} training slices, {} test slices, {} x {} px; split {}). U-Net width {} ({} levels); Barlow Twins pre-training {} steps of {} slice pairs on the training slices without labels; fine-tuning {} steps of {} slices (CE 0.4 + Dice 0.6). Means ± sd over {} seeds (each: pre-training, labelled subset, fine-tuning). Dice and IoU over all test pixels of a class, averaged over the classes ({}); HD95 in mm, mean over the test slices where truth and prediction both show the class.\n\n\
+         Command: `cargo run --release -p ssl-medical -- bt-unet-experiment --data {name} --seeds {} --fractions {} --pretrain-steps {} --finetune-steps {} --width {}`\n\n",
+        set.source,
+        train.len(),
+        test.len(),
+        set.images.size()[2],
+        set.images.size()[3],
+        if set.volumes.iter().any(|&v| v != set.volumes[0]) { "by phantom" } else { "by slabs of 4 slices" },
+        settings.width,
+        settings.levels,
+        settings.pretrain.0,
+        settings.pretrain.1,
+        settings.finetune.0,
+        settings.finetune.1,
+        a.seeds,
+        classes.join(", "),
+        a.seeds,
+        a.fractions.iter().map(|f| f.to_string()).collect::<Vec<_>>().join(","),
+        a.pretrain_steps,
+        a.finetune_steps,
+        a.width,
+    );
+    md.push_str("| labelled | init | Dice | IoU | HD95 (mm) | missed slices |");
+    for c in classes {
+        write!(md, " Dice {c} |")?;
+    }
+    md.push_str("\n|---|---|---|---|---|---|");
+    md.push_str(&"---|".repeat(classes.len()));
+    md.push('\n');
+    for (init, fraction, runs) in &results {
+        let per_seed = |f: &dyn Fn(&ClassScores) -> f64| -> Vec<f64> { runs.iter().map(|s| s.iter().map(f).sum::<f64>() / s.len() as f64).collect() };
+        let cell = |v: Vec<f64>, digits: usize| {
+            let (m, sd) = mean_sd(&v);
+            format!("{m:.digits$} ± {sd:.digits$}")
+        };
+        write!(
+            md,
+            "| {fraction}% | {init} | {} | {} | {} | {} |",
+            cell(per_seed(&|s| s.dice), 3),
+            cell(per_seed(&|s| s.iou), 3),
+            cell(per_seed(&|s| s.hd95), 1),
+            cell(per_seed(&|s| s.missed), 2)
+        )?;
+        for c in 0..classes.len() {
+            write!(md, " {} |", cell(runs.iter().map(|s| s[c].dice).collect(), 3))?;
+        }
+        md.push('\n');
+    }
+    writeln!(md, "\nTotal time {:.0} s on {} ({} threads).", t0.elapsed().as_secs_f64(), a.device, tch::get_num_threads())?;
+    if let Some((scratch, bt)) = overlay {
+        write_overlay(&plot, &test, &scratch, &bt)?;
+        writeln!(
+            md,
+            "\n![test slice: truth, from scratch, BT-Unet at {}% labels (seed 0)]({})",
+            a.fractions[0],
+            plot.file_name().map(|f| format!("img/{}", f.to_string_lossy())).unwrap_or_default()
+        )?;
+    }
+    for p in [&doc, &plot] {
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+    }
+    std::fs::write(&doc, &md).with_context(|| format!("cannot write {}", doc.display()))?;
+    println!("{md}");
+    println!("written to {} and {}", doc.display(), plot.display());
+    Ok(())
+}
+
+/// Colours of classes 1.. in overlays.
+const COLOURS: [[u8; 3]; 6] = [[230, 60, 60], [60, 200, 60], [70, 120, 240], [240, 200, 40], [200, 80, 220], [60, 210, 210]];
+
+/// Three panels of the test slice with the most labelled pixels: the truth, the model from
+/// scratch, BT-Unet; classes tinted over the image, each panel scaled up 3 times. Shown as
+/// radiologists view axial slices: anterior up, the patient's right on the left.
+fn write_overlay(path: &Path, test: &SliceSet, scratch: &Tensor, bt: &Tensor) -> Result<()> {
+    let fg = test.masks.gt(0).sum_dim_intlist([1, 2].as_slice(), false, Kind::Int64);
+    let i = fg.argmax(0, false).int64_value(&[]);
+    // Rows run posterior to anterior and columns left to right (RAS+): flip both.
+    let view = |t: Tensor| t.flip([0, 1]);
+    let image = view(test.images.get(i).get(0));
+    let (h, w) = (image.size()[0], image.size()[1]);
+    let scale = 3i64;
+    let panels = [view(test.masks.get(i)), view(scratch.get(i)), view(bt.get(i))];
+    let gray = Vec::<f32>::try_from(&image.contiguous().view([-1]))?;
+    let mut buf = image::RgbImage::new((3 * w * scale) as u32, (h * scale) as u32);
+    for (p, labels) in panels.iter().enumerate() {
+        let labels = Vec::<i64>::try_from(&labels.contiguous().view([-1]))?;
+        for y in 0..h {
+            for x in 0..w {
+                let k = (y * w + x) as usize;
+                let g = (gray[k].clamp(0.0, 1.0) * 255.0) as u8;
+                let mut rgb = [g; 3];
+                if labels[k] > 0 {
+                    let c = COLOURS[(labels[k] as usize - 1) % COLOURS.len()];
+                    rgb = std::array::from_fn(|j| ((u16::from(rgb[j]) + u16::from(c[j])) / 2) as u8);
+                }
+                for dy in 0..scale {
+                    for dx in 0..scale {
+                        buf.put_pixel(((p as i64 * w + x) * scale + dx) as u32, (y * scale + dy) as u32, image::Rgb(rgb));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    buf.save(path).with_context(|| format!("cannot write {}", path.display()))
+}

@@ -354,3 +354,13 @@ fn mutated_dicom_slices() {
     let seed = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/ssl-medical/tests/fixtures/dicom/MR_small.dcm")).unwrap();
     fuzz("dicom", "slice.dcm", seed, read_dicom, true);
 }
+
+fn read_dicom_seg(p: &Path) -> Result<()> {
+    ssl_medical::io::read_dicom_seg(p).map(drop)
+}
+
+#[test]
+fn mutated_dicom_segmentations() {
+    let seed = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/ssl-medical/tests/fixtures/dicom/liver_seg.dcm")).unwrap();
+    fuzz("dicom-seg", "seg.dcm", seed, read_dicom_seg, false);
+}

@@ -408,3 +408,32 @@ fn written_nifti_reads_back_with_its_values_and_placement() {
     let err = write_nifti(&volume, &dir.join("missing-folder/v.nii"), VoxelType::Float32).unwrap_err();
     assert!(format!("{err:#}").contains("missing-folder"), "{err:#}");
 }
+
+#[test]
+fn a_dicom_seg_reads_as_a_label_map_placed_as_pydicom_places_its_frames() {
+    let seg = ssl_medical::io::read_dicom_seg(&fixture("liver_seg.dcm")).unwrap();
+    assert_eq!(seg.segments, [(1, "Liver".to_string())]);
+    assert_eq!(seg.labels.shape(), [3, 512, 512]);
+    // Voxels per frame as pydicom 3.0.2's pixel_array counts them.
+    let per_plane: Vec<i64> = Vec::try_from(&seg.labels.data.gt(0.5).sum_dim_intlist([1, 2].as_slice(), false, Kind::Int64)).unwrap();
+    assert_eq!(per_plane, [36233, 35645, 35220]);
+    let spacing = seg.labels.spacing();
+    assert!((spacing[0] - 0.810547).abs() < 1e-5 && (spacing[1] - 0.810547).abs() < 1e-5 && (spacing[2] - 1.0).abs() < 1e-6, "{spacing:?}");
+    // First frame at (-235.2, -226.8, -128.69) LPS: (235.2, 226.8, -128.69) RAS.
+    let origin = seg.labels.affine.apply([0.0, 0.0, 0.0]);
+    assert!((origin[0] - 235.2).abs() < 1e-3 && (origin[1] - 226.8).abs() < 1e-3 && (origin[2] + 128.69).abs() < 1e-3, "{origin:?}");
+    assert_eq!(seg.labels.affine.orientation(), "LPS");
+
+    // Not a SEG, cut short: errors naming the file.
+    let err = ssl_medical::io::read_dicom_seg(&fixture("CT_small.dcm")).unwrap_err().to_string();
+    assert!(err.contains("CT_small.dcm: not a DICOM Segmentation"), "{err}");
+    let dir = tmp("seg");
+    let bytes = std::fs::read(fixture("liver_seg.dcm")).unwrap();
+    for cut in [bytes.len() - 5000, bytes.len() / 3, 200] {
+        let path = dir.join(format!("cut-{cut}.dcm"));
+        std::fs::write(&path, &bytes[..cut]).unwrap();
+        let err = format!("{:#}", ssl_medical::io::read_dicom_seg(&path).unwrap_err());
+        assert!(err.contains(&format!("cut-{cut}.dcm")), "{err}");
+    }
+    assert!(ssl_medical::io::read_dicom_seg(&dir.join("missing.dcm")).unwrap_err().to_string().contains("no such file"));
+}

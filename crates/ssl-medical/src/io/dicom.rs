@@ -6,7 +6,7 @@ use crate::volume::{Affine, Volume};
 use anyhow::{bail, Context, Result};
 use dicom_core::value::Value;
 use dicom_dictionary_std::tags;
-use dicom_object::{open_file, DefaultDicomObject};
+use dicom_object::{open_file, InMemDicomObject};
 use dicom_pixeldata::PixelDecoder;
 use std::path::{Path, PathBuf};
 use tch::Tensor;
@@ -48,27 +48,14 @@ pub fn read_dicom_series(path: &Path) -> Result<Volume> {
     slices.sort_by(|a, b| along(a).total_cmp(&along(b)));
     let gap = slice_gap(&slices, &along)?;
     let first = &slices[0];
-    let (row, col) = ([first.orientation[0], first.orientation[1], first.orientation[2]], [first.orientation[3], first.orientation[4], first.orientation[5]]);
-    // Columns of the LPS affine: i runs along a row (column spacing), j down a column
-    // (row spacing), k along the normal.
-    let axes = [row.map(|v| v * first.pixel_spacing[1]), col.map(|v| v * first.pixel_spacing[0]), normal.map(|v| v * gap)];
-    let mut m = [[0.0; 4]; 4];
-    for r in 0..3 {
-        // LPS to RAS: x and y change sign.
-        let sign = if r < 2 { -1.0 } else { 1.0 };
-        for (c, axis) in axes.iter().enumerate() {
-            m[r][c] = sign * axis[r];
-        }
-        m[r][3] = sign * first.position[r];
-    }
-    m[3][3] = 1.0;
+    let affine = lps_affine(&first.orientation, first.pixel_spacing, gap, first.position);
     let (rows, cols, depth) = (first.rows as i64, first.cols as i64, slices.len() as i64);
     let values: Vec<f32> = slices.iter().flat_map(|s| s.values.iter().copied()).collect();
-    Volume::new(Tensor::from_slice(&values).view([depth, rows, cols]), Affine(m), path)
+    Volume::new(Tensor::from_slice(&values).view([depth, rows, cols]), affine, path)
 }
 
 /// The files of a series: `path` itself, or the visible files of the folder, in name order.
-fn series_files(path: &Path) -> Result<Vec<PathBuf>> {
+pub(super) fn series_files(path: &Path) -> Result<Vec<PathBuf>> {
     if path.is_file() {
         return Ok(vec![path.to_path_buf()]);
     }
@@ -138,7 +125,7 @@ fn read_slice(path: &Path) -> Result<Slice> {
 }
 
 /// An integer attribute, or `default` when absent.
-fn int_or(obj: &DefaultDicomObject, tag: dicom_object::Tag, default: i64) -> Result<i64> {
+pub(super) fn int_or(obj: &InMemDicomObject, tag: dicom_object::Tag, default: i64) -> Result<i64> {
     match obj.element_opt(tag)? {
         Some(e) => e.to_int::<i64>().with_context(|| format!("attribute {tag} is not an integer")),
         None if default > 0 => Ok(default),
@@ -147,7 +134,7 @@ fn int_or(obj: &DefaultDicomObject, tag: dicom_object::Tag, default: i64) -> Res
 }
 
 /// A required multi-valued decimal attribute of exactly `N` values.
-fn floats<const N: usize>(obj: &DefaultDicomObject, tag: dicom_object::Tag, name: &impl std::fmt::Display) -> Result<[f64; N]> {
+pub(super) fn floats<const N: usize>(obj: &InMemDicomObject, tag: dicom_object::Tag, name: &impl std::fmt::Display) -> Result<[f64; N]> {
     let Some(e) = obj.element_opt(tag)? else { bail!("{name}: attribute {tag} is missing (it places the slice in the world)") };
     let v = e.to_multi_float64().with_context(|| format!("{name}: attribute {tag} is not numeric"))?;
     v.clone().try_into().map_err(|_| anyhow::anyhow!("{name}: attribute {tag} has {} values, not {N}", v.len()))
@@ -197,11 +184,33 @@ fn slice_gap(slices: &[Slice], along: &impl Fn(&Slice) -> f64) -> Result<f64> {
     Ok(mean)
 }
 
-fn normal_of(o: &[f64; 6]) -> [f64; 3] {
+/// The RAS+ affine of a stack of slices: `orientation` (row and column direction cosines,
+/// LPS), `pixel_spacing` (between rows, between columns), `gap` between slices along the
+/// normal, `position` of the first voxel (LPS).
+pub(super) fn lps_affine(orientation: &[f64; 6], pixel_spacing: [f64; 2], gap: f64, position: [f64; 3]) -> Affine {
+    let (row, col) = ([orientation[0], orientation[1], orientation[2]], [orientation[3], orientation[4], orientation[5]]);
+    let normal = normal_of(orientation);
+    // Columns: i runs along a row (column spacing), j down a column (row spacing), k along
+    // the normal.
+    let axes = [row.map(|v| v * pixel_spacing[1]), col.map(|v| v * pixel_spacing[0]), normal.map(|v| v * gap)];
+    let mut m = [[0.0; 4]; 4];
+    for r in 0..3 {
+        // LPS to RAS: x and y change sign.
+        let sign = if r < 2 { -1.0 } else { 1.0 };
+        for (c, axis) in axes.iter().enumerate() {
+            m[r][c] = sign * axis[r];
+        }
+        m[r][3] = sign * position[r];
+    }
+    m[3][3] = 1.0;
+    Affine(m)
+}
+
+pub(super) fn normal_of(o: &[f64; 6]) -> [f64; 3] {
     let (r, c) = ([o[0], o[1], o[2]], [o[3], o[4], o[5]]);
     [r[1] * c[2] - r[2] * c[1], r[2] * c[0] - r[0] * c[2], r[0] * c[1] - r[1] * c[0]]
 }
 
-fn dot(a: &[f64; 3], b: &[f64; 3]) -> f64 {
+pub(super) fn dot(a: &[f64; 3], b: &[f64; 3]) -> f64 {
     a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }

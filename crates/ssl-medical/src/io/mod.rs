@@ -1,9 +1,11 @@
 //! Volumes in: NIfTI-1 files and DICOM series, each to a [`Volume`] in RAS+ millimetres.
 pub mod dicom;
 mod dicom_lengths;
+pub mod dicom_seg;
 pub mod nifti;
 
 pub use dicom::read_dicom_series;
+pub use dicom_seg::{read_dicom_seg, Segmentation};
 pub use nifti::{read_nifti, write_nifti, VoxelType};
 
 use crate::volume::Volume;

@@ -249,10 +249,11 @@ pub struct BtUnetSettings {
 }
 
 impl Default for BtUnetSettings {
-    /// CPU-sized: width 8, 4 levels; 300 pre-training steps of 16 slice pairs (LARS-free
-    /// AdamW, lr 1e-3); 200 fine-tuning steps of 8 slices (Adam: AdamW without decay, lr 1e-3).
+    /// CPU-sized: width 8, 4 levels; 1000 pre-training steps of 16 slice pairs (AdamW, lr
+    /// 1e-3); 600 fine-tuning steps of 8 slices (Adam: AdamW without decay, lr 3e-3; 200
+    /// steps at 1e-3 left the U-Net far from converged: Dice 0.21 against 0.76 on phantoms).
     fn default() -> Self {
-        Self { width: 8, levels: 4, lambda: 5e-3, projector: 128, pretrain: (300, 16, 1e-3), finetune: (200, 8, 1e-3) }
+        Self { width: 8, levels: 4, lambda: 5e-3, projector: 128, pretrain: (1000, 16, 1e-3), finetune: (600, 8, 3e-3) }
     }
 }
 

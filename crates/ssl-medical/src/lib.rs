@@ -1,10 +1,13 @@
 //! # ssl-medical
 //!
-//! Self-supervised learning on medical volumes, on `ssl-core`'s seams. This first part
-//! brings volumes in: NIfTI-1 (`.nii`, `.nii.gz`, placed by the sform / qform / pixdim
-//! rules) and DICOM series (CT, MR: rescaled to modality units, slices ordered by position),
-//! each as a [`volume::Volume`] (a `[Z, Y, X]` tensor and its voxel-to-world affine in
-//! RAS+ millimetres); resampling to a voxel spacing and intensity windows.
+//! Self-supervised learning on medical volumes, on `ssl-core`'s seams. Volumes come in as
+//! NIfTI-1 (`.nii`, `.nii.gz`, placed by the sform / qform / pixdim rules) and DICOM series
+//! (CT, MR: rescaled to modality units, slices ordered by position), each as a
+//! [`volume::Volume`] (a `[Z, Y, X]` tensor and its voxel-to-world affine in RAS+
+//! millimetres); [`preprocess`] resamples and windows them, [`phantom`] generates abdominal
+//! CTs with exact organ masks, [`augment`] and [`sampling`] make training samples, and
+//! [`bt_unet`] pre-trains a U-Net's encoder ([`unet`]) with Barlow Twins before fine-tuning
+//! it for segmentation ([`segmentation`]).
 //!
 //! ```
 //! use ssl_medical::preprocess::{resample_to_spacing, Interpolation};
@@ -27,6 +30,7 @@
 pub mod augment;
 pub mod bt_unet;
 pub mod io;
+pub mod localisation;
 pub mod phantom;
 pub mod preprocess;
 pub mod registry;

@@ -116,3 +116,49 @@ fn bt_unet_experiment_writes_its_table_and_overlay() {
     let (ok, out) = run(&["bt-unet-experiment", "--data", "colin27", "--colin27", dir.join("none").to_str().unwrap(), "--out", dir.to_str().unwrap()]);
     assert!(!ok && out.contains("ch2.nii.gz: no such file"), "{out}");
 }
+
+#[test]
+fn localise_experiment_writes_its_table() {
+    let dir = std::env::temp_dir().join(format!("ssl-medical-loc-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let doc = dir.join("loc.md");
+    let args = [
+        "localise-experiment",
+        "--organs",
+        "kidney-left",
+        "--labelled",
+        "2",
+        "--unlabelled",
+        "1",
+        "--test",
+        "1",
+        "--seeds",
+        "1",
+        "--steps",
+        "6",
+        "--continue-steps",
+        "3",
+        "--mixes",
+        "35",
+        "--agents",
+        "2",
+        "--threads",
+        "1",
+    ];
+    let (ok, out) = run(&[&args[..], &["--out", dir.to_str().unwrap(), "--doc", doc.to_str().unwrap()]].concat());
+    assert!(ok, "{out}");
+    let md = std::fs::read_to_string(&doc).unwrap();
+    for row in [
+        "| kidney-left | start box",
+        "| kidney-left | supervised, 6 steps |",
+        "| kidney-left | semi-supervised 35:65 (+3 steps) |",
+        "| kidney-left | supervised + 3 steps on the labelled |",
+    ] {
+        assert!(md.contains(row), "{row} missing from\n{md}");
+    }
+    assert!(md.contains("Generated abdominal CT phantoms"), "{md}");
+    let (ok, out) = run(&["localise-experiment", "--organs", "pancreas", "--out", dir.to_str().unwrap()]);
+    assert!(!ok && out.contains("unknown organ 'pancreas'"), "{out}");
+    let (ok, out) = run(&["localise-experiment", "--mixes", "100", "--out", dir.to_str().unwrap()]);
+    assert!(!ok && out.contains("strictly between 0 and 100"), "{out}");
+}

@@ -44,6 +44,12 @@ pub struct Args {
     pub pretrain_steps: usize,
     #[arg(long, default_value_t = BtUnetSettings::default().finetune.0)]
     pub finetune_steps: usize,
+    /// Peak learning rate of pre-training (AdamW).
+    #[arg(long, default_value_t = BtUnetSettings::default().pretrain.2)]
+    pub pretrain_lr: f64,
+    /// Peak learning rate of fine-tuning (Adam).
+    #[arg(long, default_value_t = BtUnetSettings::default().finetune.2)]
+    pub finetune_lr: f64,
     /// First encoder width (16 in the paper).
     #[arg(long, default_value_t = BtUnetSettings::default().width)]
     pub width: i64,
@@ -95,8 +101,12 @@ pub fn run(a: Args) -> Result<()> {
         bail!("--fractions must be percentages in (0, 100] and --seeds at least 1");
     }
     let device = ssl_core::device::setup_runtime(&a.device, a.threads)?;
-    let settings =
-        BtUnetSettings { width: a.width, pretrain: (a.pretrain_steps, 16, 1e-3), finetune: (a.finetune_steps, 8, 1e-3), ..BtUnetSettings::default() };
+    let settings = BtUnetSettings {
+        width: a.width,
+        pretrain: (a.pretrain_steps, 16, a.pretrain_lr),
+        finetune: (a.finetune_steps, 8, a.finetune_lr),
+        ..BtUnetSettings::default()
+    };
     let multiple = 1 << settings.levels;
     let (set, name) = match a.data {
         Data::Colin27 => (colin27_slices(&a.colin27, a.spacing, multiple)?, "colin27"),
@@ -152,7 +162,7 @@ pub fn run(a: Args) -> Result<()> {
     let classes = &set.classes[1..];
     let mut md = format!(
         "Data: {} ({} training slices, {} test slices, {} x {} px; split {}). U-Net width {} ({} levels); Barlow Twins pre-training {} steps of {} slice pairs on the training slices without labels; fine-tuning {} steps of {} slices (CE 0.4 + Dice 0.6). Means ± sd over {} seeds (each: pre-training, labelled subset, fine-tuning). Dice and IoU over all test pixels of a class, averaged over the classes ({}); HD95 in mm, mean over the test slices where truth and prediction both show the class.\n\n\
-         Command: `cargo run --release -p ssl-medical -- bt-unet-experiment --data {name} --seeds {} --fractions {} --pretrain-steps {} --finetune-steps {} --width {}`\n\n",
+         Command: `cargo run --release -p ssl-medical -- bt-unet-experiment --data {name} --seeds {} --fractions {} --pretrain-steps {} --finetune-steps {} --pretrain-lr {} --finetune-lr {} --width {}`\n\n",
         set.source,
         train.len(),
         test.len(),
@@ -171,6 +181,8 @@ pub fn run(a: Args) -> Result<()> {
         a.fractions.iter().map(|f| f.to_string()).collect::<Vec<_>>().join(","),
         a.pretrain_steps,
         a.finetune_steps,
+        a.pretrain_lr,
+        a.finetune_lr,
         a.width,
     );
     md.push_str("| labelled | init | Dice | IoU | HD95 (mm) | missed slices |");

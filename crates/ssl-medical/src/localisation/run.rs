@@ -1,0 +1,125 @@
+//! Training and scoring the box agent: cases from phantoms, the prior start box, a run on
+//! the shared trainer (optionally continuing another run's network), and IoU, wall and
+//! centroid distances of the fused boxes.
+use super::dqn::{localise, AgentConfig, BoxAgent, Localisation, Task};
+use super::env::BoxF;
+use crate::phantom::{generate, Organ, PhantomConfig};
+use crate::preprocess::Window;
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use ssl_core::train::{load_encoder, OptimizerConfig, OptimizerKind, Resume, TrainConfig, TrainSummary, Trainer};
+use std::path::Path;
+use tch::{nn, Device, Tensor};
+
+/// A volume (`[Z, Y, X]` in `[0, 1]`) with an organ's true box and its voxel size.
+#[derive(Debug)]
+pub struct Case {
+    /// The image.
+    pub volume: Tensor,
+    /// The organ's box.
+    pub truth: BoxF,
+    /// Millimetres per voxel (x, y, z).
+    pub spacing: [f64; 3],
+}
+
+/// The phantoms of `seeds`, windowed for the abdomen, with `organ`'s box.
+pub fn phantom_cases(cfg: &PhantomConfig, seeds: std::ops::Range<u64>, organ: Organ) -> Result<Vec<Case>> {
+    seeds
+        .map(|seed| {
+            let p = generate(cfg, seed)?;
+            let b = p.box_of(organ).with_context(|| format!("phantom {seed} has no {}", organ.name()))?;
+            Ok(Case { volume: Window::ABDOMEN.apply(&p.image.data)?, truth: BoxF::from_voxels(&b), spacing: p.image.spacing() })
+        })
+        .collect()
+}
+
+/// The mean of `boxes`: the agents start around it.
+pub fn mean_box(boxes: &[BoxF]) -> Result<BoxF> {
+    if boxes.is_empty() {
+        bail!("no boxes to average");
+    }
+    let n = boxes.len() as f64;
+    Ok(BoxF {
+        min: std::array::from_fn(|a| boxes.iter().map(|b| b.min[a]).sum::<f64>() / n),
+        max: std::array::from_fn(|a| boxes.iter().map(|b| b.max[a]).sum::<f64>() / n),
+    })
+}
+
+/// How long and how fast the agent learns.
+#[derive(Debug, Clone, Serialize)]
+pub struct Schedule {
+    /// Learning steps.
+    pub steps: usize,
+    /// Peak learning rate (Adam).
+    pub lr: f64,
+    /// Seed of the run.
+    pub seed: u64,
+    /// Checkpoint every this many steps.
+    pub checkpoint_every: usize,
+}
+
+/// Trains an agent on `tasks` (starting around `prior`) in the run folder `out`; from the
+/// network of the run `init` when given. Returns the agent and the run's summary.
+#[allow(clippy::too_many_arguments)]
+pub fn train_agent(
+    tasks: Vec<Task>,
+    prior: BoxF,
+    cfg: &AgentConfig,
+    schedule: &Schedule,
+    init: Option<&Path>,
+    out: &Path,
+    resume: Resume,
+    device: Device,
+) -> Result<(nn::VarStore, BoxAgent, TrainSummary)> {
+    tch::manual_seed(schedule.seed as i64);
+    let vs = nn::VarStore::new(device);
+    let mut agent = BoxAgent::new(&vs, cfg.clone(), tasks, prior)?;
+    if let Some(run) = init {
+        load_encoder(run, "qnet", &vs, "qnet.").with_context(|| format!("continuing from the agent of {}", run.display()))?;
+        agent.sync_target_now()?;
+    }
+    let mut train = TrainConfig::default()
+        .with_schedule(schedule.steps, cfg.batch as usize, schedule.lr, (schedule.steps / 20).max(1))
+        .with_seed(schedule.seed)
+        .with_optimizer(OptimizerConfig::new(OptimizerKind::Adamw).with_weight_decay(0.0))
+        .with_checkpoint_every(schedule.checkpoint_every.max(1));
+    train.progress = false;
+    train.log_every = (schedule.steps / 20).max(1);
+    train.clip_grad_norm = Some(10.0);
+    let run = serde_json::json!({ "agent": cfg, "schedule": schedule, "prior": prior.to_vec(), "init": init });
+    let summary = Trainer::for_run(train, out.to_path_buf(), &run, device)?.run(&vs, &mut agent, resume)?;
+    Ok((vs, agent, summary))
+}
+
+/// Scores of one localisation.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct BoxScores {
+    /// Intersection over union with the true box.
+    pub iou: f64,
+    /// Mean distance of the six walls, mm.
+    pub wall_mm: f64,
+    /// Distance of the centres, mm.
+    pub centroid_mm: f64,
+}
+
+/// Scores of a box against a case's truth.
+pub fn box_scores(b: &BoxF, case: &Case) -> BoxScores {
+    let (wall_mm, centroid_mm) = b.distances_mm(&case.truth, case.spacing);
+    BoxScores { iou: b.iou(&case.truth), wall_mm, centroid_mm }
+}
+
+/// Localises every case with `agents` fused agents (seeded per case).
+pub fn localise_cases(agent: &BoxAgent, cases: &[Case], prior: &BoxF, cfg: &AgentConfig, agents: usize, seed: u64) -> Result<Vec<Localisation>> {
+    cases.iter().enumerate().map(|(i, c)| localise(agent.network(), &c.volume, prior, cfg, agents, ssl_core::seed::mix(&[seed, i as u64]))).collect()
+}
+
+/// The mean of each score over `boxes` of `case`.
+pub fn mean_scores(boxes: &[BoxF], case: &Case) -> BoxScores {
+    let n = boxes.len().max(1) as f64;
+    let all: Vec<BoxScores> = boxes.iter().map(|b| box_scores(b, case)).collect();
+    BoxScores {
+        iou: all.iter().map(|s| s.iou).sum::<f64>() / n,
+        wall_mm: all.iter().map(|s| s.wall_mm).sum::<f64>() / n,
+        centroid_mm: all.iter().map(|s| s.centroid_mm).sum::<f64>() / n,
+    }
+}

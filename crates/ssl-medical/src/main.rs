@@ -24,6 +24,9 @@ enum Command {
     /// Organ boxes by a deep Q-learning agent bootstrapped by imitation: supervised against
     /// semi-supervised (pseudo-labelled phantoms mixed in), IoU / wall / centroid distances.
     LocaliseExperiment(cli::localise_experiment::Args),
+    /// Benchmarks: the U-Net step against PyTorch, NIfTI reading + patches + augmentation
+    /// against nibabel + MONAI (scripts/bench.sh installs the references).
+    Bench(cli::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
         Command::Phantom(a) => cli::phantom::run(a),
         Command::BtUnetExperiment(a) => cli::bt_unet_experiment::run(a),
         Command::LocaliseExperiment(a) => cli::localise_experiment::run(a),
+        Command::Bench(a) => cli::bench::run(a),
     };
     ssl_core::cli::exit_code(result)
 }

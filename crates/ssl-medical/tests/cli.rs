@@ -162,3 +162,11 @@ fn localise_experiment_writes_its_table() {
     let (ok, out) = run(&["localise-experiment", "--mixes", "100", "--out", dir.to_str().unwrap()]);
     assert!(!ok && out.contains("strictly between 0 and 100"), "{out}");
 }
+
+#[test]
+fn bench_names_a_missing_reference_and_refuses_bad_sizes() {
+    let (ok, out) = run(&["bench", "--which", "step", "--python", "/nonexistent/python", "--steps", "1", "--warmup", "0", "--repeats", "1", "--threads", "1", "--size", "32", "--batch", "1"]);
+    assert!(!ok && out.contains("/nonexistent/python"), "{out}");
+    let (ok, out) = run(&["bench", "--size", "100"]);
+    assert!(!ok && out.contains("multiple of 16"), "{out}");
+}

@@ -3,7 +3,7 @@
 //! `pixdim` and `qfac`), else `pixdim` alone (NIfTI's "method 1", as nibabel does).
 use crate::volume::{Affine, Volume};
 use anyhow::{bail, Context, Result};
-use nifti::{InMemNiftiVolume, IntoNdArray, NiftiHeader, NiftiType};
+use nifti::{NiftiHeader, NiftiType};
 use std::io::Read;
 use std::path::Path;
 use tch::Tensor;
@@ -41,15 +41,13 @@ pub fn read_nifti(path: &Path) -> Result<Volume> {
     if bytes.len() < offset + voxel_bytes {
         bail!("{}: truncated: the voxels need {} bytes from byte {offset}, the file has {}", path.display(), voxel_bytes, bytes.len());
     }
-    let volume = InMemNiftiVolume::from_reader(&bytes[offset..], &header).with_context(|| format!("{}: cannot read the voxels", path.display()))?;
-    let array = volume.into_ndarray::<f32>().with_context(|| format!("{}: cannot decode the voxels", path.display()))?;
     let n: usize = dims.iter().product::<i64>() as usize;
-    if array.len() != n {
-        bail!("{}: the header declares {n} voxels, the file holds {}", path.display(), array.len());
+    let values =
+        decode_voxels(&bytes[offset..offset + voxel_bytes], datatype, header.endianness == nifti::Endianness::Little, header.scl_slope, header.scl_inter);
+    if values.len() != n {
+        bail!("{}: the header declares {n} voxels, the file holds {}", path.display(), values.len());
     }
-    // The file is x-fastest; reversing the axes and iterating in logical order gives
-    // the [z, y, x] row-major order of the tensor.
-    let values: Vec<f32> = array.reversed_axes().iter().copied().collect();
+    // The file is x-fastest: the row-major order of a [z, y, x] tensor.
     let data = Tensor::from_slice(&values).view([dims[2], dims[1], dims[0]]);
     Volume::new(data, affine, path)
 }
@@ -65,6 +63,39 @@ fn file_bytes(path: &Path) -> Result<Vec<u8>> {
         Ok(out)
     } else {
         Ok(raw)
+    }
+}
+
+/// Voxels of type `t` from `raw` (whole voxels; the file's byte order), scaled by
+/// `slope` and `inter` unless the slope is 0 (none), as floats. Decoded here rather than
+/// through the `nifti` crate's arrays: one pass, no intermediate copies.
+fn decode_voxels(raw: &[u8], t: NiftiType, little: bool, slope: f32, inter: f32) -> Vec<f32> {
+    macro_rules! decode {
+        ($ty:ty) => {{
+            const N: usize = std::mem::size_of::<$ty>();
+            raw.chunks_exact(N)
+                .map(|c| {
+                    let b: [u8; N] = c.try_into().unwrap_or([0; N]);
+                    (if little { <$ty>::from_le_bytes(b) } else { <$ty>::from_be_bytes(b) }) as f64
+                })
+                .map(|v| if slope == 0.0 { v as f32 } else { (v * f64::from(slope) + f64::from(inter)) as f32 })
+                .collect()
+        }};
+    }
+    use NiftiType::*;
+    match t {
+        Uint8 => decode!(u8),
+        Int8 => decode!(i8),
+        Uint16 => decode!(u16),
+        Int16 => decode!(i16),
+        Uint32 => decode!(u32),
+        Int32 => decode!(i32),
+        Uint64 => decode!(u64),
+        Int64 => decode!(i64),
+        Float32 => decode!(f32),
+        Float64 => decode!(f64),
+        // scalar_type admits only the types above.
+        _ => Vec::new(),
     }
 }
 

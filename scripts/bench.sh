@@ -26,3 +26,8 @@ bash datasets/fetch-speech.sh
 cargo run --release --locked -p ssl-audio -- bench-features --python .venv/bin/python --json runs/audio-bench.json
 # The speaker training step (SSReg on a small ECAPA-TDNN) against the same step in PyTorch.
 cargo run --release --locked -p ssl-audio -- bench-speaker-step --python .venv/bin/python --json runs/speaker-step-bench.json
+# Medical volumes: NIfTI reading + patches + augmentation against nibabel + MONAI, and the
+# U-Net training step against the same model in PyTorch.
+.venv/bin/python -m pip install -q monai==1.6.1 nibabel==5.4.2
+bash datasets/fetch-medical.sh
+cargo run --release --locked -p ssl-medical -- bench --python .venv/bin/python --json runs/medical-bench.json

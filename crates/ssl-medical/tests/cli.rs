@@ -107,7 +107,7 @@ fn bt_unet_experiment_writes_its_table_and_overlay() {
     assert!(ok, "{out}");
     let md = std::fs::read_to_string(&doc).unwrap();
     assert!(md.contains("generated abdominal CT phantoms") && md.contains("| 50% | random init |") && md.contains("| 50% | BT-Unet |"), "{md}");
-    assert!(md.contains("over 2 seeds") && md.contains("Dice kidney-right"), "{md}");
+    assert!(md.contains("over 2 seeds") && md.contains("Dice kidney-right") && md.contains("--label-pick showing"), "{md}");
     let png = image::open(&plot).unwrap();
     assert_eq!(png.width() % 3, 0);
 

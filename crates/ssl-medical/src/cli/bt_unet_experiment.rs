@@ -20,8 +20,21 @@ pub enum Data {
     Phantom,
 }
 
+/// How the labelled training slices are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LabelPick {
+    /// Slabs of 4 neighbouring training slices, whatever they show.
+    Slabs,
+    /// Single slices among those showing at least one structure (as an annotator would pick
+    /// them: with one volume, a slab of 4 may show nothing to learn from).
+    Showing,
+}
+
 #[derive(Parser, Debug)]
 pub struct Args {
+    /// How the labelled slices are picked from the training slices.
+    #[arg(long, value_enum, default_value_t = LabelPick::Slabs)]
+    pub label_pick: LabelPick,
     /// Which slices.
     #[arg(long, value_enum, default_value_t = Data::Phantom)]
     pub data: Data,
@@ -131,7 +144,15 @@ pub fn run(a: Args) -> Result<()> {
             let mut rng = ChaCha8Rng::seed_from_u64(ssl_core::seed::mix(&[seed, fraction.to_bits()]));
             let all: Vec<i64> = (0..train.len() as i64).collect();
             let share = fraction / 100.0;
-            let mut labelled_idx = split_by_slab(&all, 4, &[share, 1.0 - share], &mut rng)?.swap_remove(0);
+            let mut labelled_idx = match a.label_pick {
+                LabelPick::Slabs => split_by_slab(&all, 4, &[share, 1.0 - share], &mut rng)?.swap_remove(0),
+                LabelPick::Showing => {
+                    let showing: Vec<i64> = all.iter().copied().filter(|&i| train.masks.get(i).gt(0).any().int64_value(&[]) == 1).collect();
+                    let k = ((share * train.len() as f64).round() as usize).clamp(1, showing.len().max(1));
+                    // Slabs of one slice dealt k : rest in a seeded order: k random slices.
+                    split_by_slab(&showing, 1, &[k as f64, (showing.len() - k.min(showing.len())) as f64], &mut rng)?.swap_remove(0)
+                }
+            };
             if labelled_idx.is_empty() {
                 labelled_idx = all[..4.min(all.len())].to_vec();
             }
@@ -162,7 +183,7 @@ pub fn run(a: Args) -> Result<()> {
     let classes = &set.classes[1..];
     let mut md = format!(
         "Data: {} ({} training slices, {} test slices, {} x {} px; split {}). U-Net width {} ({} levels); Barlow Twins pre-training {} steps of {} slice pairs on the training slices without labels; fine-tuning {} steps of {} slices (CE 0.4 + Dice 0.6). Means ± sd over {} seeds (each: pre-training, labelled subset, fine-tuning). Dice and IoU over all test pixels of a class, averaged over the classes ({}); HD95 in mm, mean over the test slices where truth and prediction both show the class.\n\n\
-         Command: `cargo run --release -p ssl-medical -- bt-unet-experiment --data {name} --seeds {} --fractions {} --pretrain-steps {} --finetune-steps {} --pretrain-lr {} --finetune-lr {} --width {}`\n\n",
+         Command: `cargo run --release -p ssl-medical -- bt-unet-experiment --data {name} --label-pick {} --seeds {} --fractions {} --pretrain-steps {} --finetune-steps {} --pretrain-lr {} --finetune-lr {} --width {}`\n\n",
         set.source,
         train.len(),
         test.len(),
@@ -177,6 +198,10 @@ pub fn run(a: Args) -> Result<()> {
         settings.finetune.1,
         a.seeds,
         classes.join(", "),
+        match a.label_pick {
+            LabelPick::Slabs => "slabs",
+            LabelPick::Showing => "showing",
+        },
         a.seeds,
         a.fractions.iter().map(|f| f.to_string()).collect::<Vec<_>>().join(","),
         a.pretrain_steps,

@@ -31,7 +31,11 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    ssl_core::cli::passive_openmp_waits();
+    // The benchmark runs its side and the Python references under the same (OpenMP's
+    // default) wait policy; every other command lets idle threads sleep.
+    if !matches!(cli.command, Command::Bench(_)) {
+        ssl_core::cli::passive_openmp_waits();
+    }
     let result = match cli.command {
         Command::Inspect(a) => cli::inspect::run(a),
         Command::Phantom(a) => cli::phantom::run(a),

@@ -165,7 +165,25 @@ fn localise_experiment_writes_its_table() {
 
 #[test]
 fn bench_names_a_missing_reference_and_refuses_bad_sizes() {
-    let (ok, out) = run(&["bench", "--which", "step", "--python", "/nonexistent/python", "--steps", "1", "--warmup", "0", "--repeats", "1", "--threads", "1", "--size", "32", "--batch", "1"]);
+    let (ok, out) = run(&[
+        "bench",
+        "--which",
+        "step",
+        "--python",
+        "/nonexistent/python",
+        "--steps",
+        "1",
+        "--warmup",
+        "0",
+        "--repeats",
+        "1",
+        "--threads",
+        "1",
+        "--size",
+        "32",
+        "--batch",
+        "1",
+    ]);
     assert!(!ok && out.contains("/nonexistent/python"), "{out}");
     let (ok, out) = run(&["bench", "--size", "100"]);
     assert!(!ok && out.contains("multiple of 16"), "{out}");

@@ -102,6 +102,8 @@ fn bt_unet_experiment_writes_its_table_and_overlay() {
         "4",
         "--threads",
         "1",
+        "--label-pick",
+        "showing",
     ];
     let (ok, out) = run(&[&args[..], &["--out", dir.to_str().unwrap(), "--doc", doc.to_str().unwrap(), "--plot", plot.to_str().unwrap()]].concat());
     assert!(ok, "{out}");

@@ -182,7 +182,7 @@ pub fn run(a: Args) -> Result<()> {
     let plot = a.plot.clone().unwrap_or_else(|| PathBuf::from(format!("docs/img/bt-unet-{name}.png")));
     let classes = &set.classes[1..];
     let mut md = format!(
-        "Data: {} ({} training slices, {} test slices, {} x {} px; split {}). U-Net width {} ({} levels); Barlow Twins pre-training {} steps of {} slice pairs on the training slices without labels; fine-tuning {} steps of {} slices (CE 0.4 + Dice 0.6). Means ± sd over {} seeds (each: pre-training, labelled subset, fine-tuning). Dice and IoU over all test pixels of a class, averaged over the classes ({}); HD95 in mm, mean over the test slices where truth and prediction both show the class.\n\n\
+        "Data: {} ({} training slices, {} test slices, {} x {} px; split {}). U-Net width {} ({} levels); Barlow Twins pre-training {} steps of {} slice pairs on the training slices without labels; fine-tuning {} steps of {} slices (CE 0.4 + Dice 0.6). Means ± sd over {} seeds (each: pre-training, labelled subset, fine-tuning). Dice and IoU over all test pixels of a class, averaged over the classes ({}); HD95 in mm, mean over the test slices where truth and prediction both show the class (and over the classes that have such slices).\n\n\
          Command: `cargo run --release -p ssl-medical -- bt-unet-experiment --data {name} --label-pick {} --seeds {} --fractions {} --pretrain-steps {} --finetune-steps {} --pretrain-lr {} --finetune-lr {} --width {}`\n\n",
         set.source,
         train.len(),
@@ -218,7 +218,20 @@ pub fn run(a: Args) -> Result<()> {
     md.push_str(&"---|".repeat(classes.len()));
     md.push('\n');
     for (init, fraction, runs) in &results {
-        let per_seed = |f: &dyn Fn(&ClassScores) -> f64| -> Vec<f64> { runs.iter().map(|s| s.iter().map(f).sum::<f64>() / s.len() as f64).collect() };
+        // Each seed's mean over the classes that have a value (HD95 has none for a class
+        // missed in every test slice).
+        let per_seed = |f: &dyn Fn(&ClassScores) -> f64| -> Vec<f64> {
+            runs.iter()
+                .map(|s| {
+                    let v: Vec<f64> = s.iter().map(f).filter(|x| x.is_finite()).collect();
+                    if v.is_empty() {
+                        f64::NAN
+                    } else {
+                        v.iter().sum::<f64>() / v.len() as f64
+                    }
+                })
+                .collect()
+        };
         let cell = |v: Vec<f64>, digits: usize| {
             let (m, sd) = mean_sd(&v);
             format!("{m:.digits$} ± {sd:.digits$}")

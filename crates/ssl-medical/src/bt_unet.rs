@@ -148,6 +148,14 @@ pub fn phantom_slices(cfg: &PhantomConfig, seeds: std::ops::Range<u64>, multiple
     })
 }
 
+/// The generator of the batch at `index` (then advanced): a function of the seed and the
+/// index alone, so a restarted stream repeats its batches.
+fn batch_rng(seed: u64, index: &mut u64) -> ChaCha8Rng {
+    let rng = ChaCha8Rng::seed_from_u64(ssl_core::seed::mix(&[seed, *index]));
+    *index += 1;
+    rng
+}
+
 /// Two augmented views of randomly drawn slices (labels unused): Barlow Twins' input.
 pub struct PairViews {
     images: Tensor,
@@ -175,8 +183,7 @@ impl BatchSource for PairViews {
     }
 
     fn next_batch(&mut self) -> Result<Batch> {
-        let mut rng = ChaCha8Rng::seed_from_u64(ssl_core::seed::mix(&[self.seed, self.index]));
-        self.index += 1;
+        let mut rng = batch_rng(self.seed, &mut self.index);
         let n = self.images.size()[0];
         let (mut a, mut b) = (Vec::with_capacity(self.batch), Vec::with_capacity(self.batch));
         for _ in 0..self.batch {
@@ -217,8 +224,7 @@ impl BatchSource for LabelledSlices {
     }
 
     fn next_batch(&mut self) -> Result<Batch> {
-        let mut rng = ChaCha8Rng::seed_from_u64(ssl_core::seed::mix(&[self.seed, self.index]));
-        self.index += 1;
+        let mut rng = batch_rng(self.seed, &mut self.index);
         let n = self.images.size()[0];
         let (mut xs, mut ys) = (Vec::with_capacity(self.batch), Vec::with_capacity(self.batch));
         for _ in 0..self.batch {

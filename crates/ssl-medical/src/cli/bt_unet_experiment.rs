@@ -98,15 +98,10 @@ fn split(set: &SliceSet) -> Result<(Vec<i64>, Vec<i64>)> {
     Ok((parts[0].clone(), parts[1].clone()))
 }
 
+/// Mean and spread of the finite values (HD95 has none where a class was missed).
 fn mean_sd(v: &[f64]) -> (f64, f64) {
     let finite: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
-    if finite.is_empty() {
-        return (f64::NAN, f64::NAN);
-    }
-    let n = finite.len() as f64;
-    let m = finite.iter().sum::<f64>() / n;
-    let sd = if finite.len() > 1 { (finite.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() } else { 0.0 };
-    (m, sd)
+    ssl_core::eval::mean_std(&finite)
 }
 
 pub fn run(a: Args) -> Result<()> {

@@ -55,20 +55,8 @@ pub struct Args {
 }
 
 fn mean_sd(v: &[f64]) -> String {
-    let n = v.len() as f64;
-    let m = v.iter().sum::<f64>() / n;
-    let sd = if v.len() > 1 { (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() } else { 0.0 };
+    let (m, sd) = ssl_core::eval::mean_std(v);
     format!("{m:.3} ± {sd:.3}")
-}
-
-/// Mean scores over cases.
-fn average(scores: &[BoxScores]) -> BoxScores {
-    let n = scores.len().max(1) as f64;
-    BoxScores {
-        iou: scores.iter().map(|s| s.iou).sum::<f64>() / n,
-        wall_mm: scores.iter().map(|s| s.wall_mm).sum::<f64>() / n,
-        centroid_mm: scores.iter().map(|s| s.centroid_mm).sum::<f64>() / n,
-    }
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -96,7 +84,7 @@ pub fn run(a: Args) -> Result<()> {
         let tasks = |cases: &[Case], weight: f64| cases.iter().map(|c| Task { volume: c.volume.shallow_clone(), target: c.truth, weight }).collect::<Vec<_>>();
         // rows[name] = per seed (IoU, wall, centroid)
         let mut rows: Vec<(String, Vec<BoxScores>)> = vec![("start box (mean of the labelled boxes; no learning)".into(), Vec::new())];
-        let prior_scores = average(&test.iter().map(|c| box_scores(&prior, c)).collect::<Vec<_>>());
+        let prior_scores = BoxScores::mean(&test.iter().map(|c| box_scores(&prior, c)).collect::<Vec<_>>());
         for seed in 0..a.seeds {
             rows[0].1.push(prior_scores);
             let dir = a.out.join(organ.name()).join(format!("s{seed}"));
@@ -106,7 +94,7 @@ pub fn run(a: Args) -> Result<()> {
             let (_, agent, _) = train_agent(tasks(&labelled, 1.0), prior, &cfg, &schedule, None, &sup_dir, Resume::No, device)?;
             let score = |agent: &ssl_medical::localisation::BoxAgent| -> Result<BoxScores> {
                 let found = localise_cases(agent, &test, &prior, &cfg, a.agents, 77 + seed)?;
-                Ok(average(&found.iter().zip(&test).map(|(l, c)| box_scores(&l.fused, c)).collect::<Vec<_>>()))
+                Ok(BoxScores::mean(&found.iter().zip(&test).map(|(l, c)| box_scores(&l.fused, c)).collect::<Vec<_>>()))
             };
             let mut push = |name: String, s: BoxScores| match rows.iter_mut().find(|r| r.0 == name) {
                 Some(r) => r.1.push(s),
@@ -120,7 +108,7 @@ pub fn run(a: Args) -> Result<()> {
                 .zip(&unlabelled)
                 .map(|(l, c)| Case { volume: c.volume.shallow_clone(), truth: l.fused, spacing: c.spacing })
                 .collect();
-            let pseudo_quality = average(&pseudo.iter().zip(&unlabelled).map(|(p, c)| box_scores(&p.truth, c)).collect::<Vec<_>>());
+            let pseudo_quality = BoxScores::mean(&pseudo.iter().zip(&unlabelled).map(|(p, c)| box_scores(&p.truth, c)).collect::<Vec<_>>());
             push("(pseudo-labels of the unlabelled phantoms)".into(), pseudo_quality);
             let cont = Schedule { steps: a.continue_steps, ..schedule.clone() };
             let (_, more, _) = train_agent(tasks(&labelled, 1.0), prior, &cfg, &cont, Some(&sup_dir), &dir.join("labelled-only"), Resume::No, device)?;

@@ -102,6 +102,15 @@ pub struct BoxScores {
     pub centroid_mm: f64,
 }
 
+impl BoxScores {
+    /// The mean of each score over `scores`.
+    pub fn mean(scores: &[BoxScores]) -> BoxScores {
+        let n = scores.len().max(1) as f64;
+        let sum = |f: fn(&BoxScores) -> f64| scores.iter().map(f).sum::<f64>() / n;
+        BoxScores { iou: sum(|s| s.iou), wall_mm: sum(|s| s.wall_mm), centroid_mm: sum(|s| s.centroid_mm) }
+    }
+}
+
 /// Scores of a box against a case's truth.
 pub fn box_scores(b: &BoxF, case: &Case) -> BoxScores {
     let (wall_mm, centroid_mm) = b.distances_mm(&case.truth, case.spacing);

@@ -15,6 +15,9 @@
 #   dicom/    liver.dcm (DICOM SEG, 3       PyPI wheel pydicom-data                1.0.0                  MIT
 #             frames, "Liver"), emri_small
 #             (multi-frame MR)
+#   dicom/    dicompyler_ct.dcm (one CT       PyPI sdist dicompyler-core             0.5.6                  BSD-3-clause (its
+#             slice), dicompyler_rtss.dcm                                                                 LICENSE)
+#             (RT structure set, 10 ROIs)
 #
 # Layout: colin27/<name>.nii.gz (+ <name>.nii.txt label names where the package has them),
 # dicom/<name>.dcm, LICENSE-NOTE; files are copied byte for byte and checked against
@@ -60,6 +63,9 @@ dicom/     CT_small.dcm, MR_small.dcm, rtstruct.dcm from the pydicom 3.0.2 wheel
            contributors; CT_small and MR_small are downsized from the NEMA WG04 sample data sets.
            liver.dcm and emri_small.dcm from the pydicom-data 1.0.0 wheel
            (data_store/data/), MIT licence.
+           dicompyler_ct.dcm and dicompyler_rtss.dcm are tests/testdata/example_data/ct.0.dcm and
+           rtss.dcm of the dicompyler-core 0.5.6 source distribution, BSD-3-clause, Copyright
+           2009-2023 Aditya Panchal and dicompyler-core contributors.
 EOF
 }
 
@@ -92,6 +98,11 @@ unzip -q -o "$work"/pydicom-3.0.2-*.whl 'pydicom/data/test_files/*' -d "$work/py
 unzip -q -o "$work"/pydicom_data-1.0.0-*.whl 'data_store/data/*' -d "$work/pydicom-data"
 for f in "${pydicom_files[@]}"; do cp "$work/pydicom/pydicom/data/test_files/$f" "$stage/dicom/$f"; done
 for f in "${pydicom_data_files[@]}"; do cp "$work/pydicom-data/data_store/data/$f" "$stage/dicom/$f"; done
+echo "medical: downloading the dicompyler-core 0.5.6 source distribution"
+python3 -m pip download -q --no-deps --no-binary :all: -d "$work" dicompyler-core==0.5.6
+tar -xzf "$work"/dicompyler-core-0.5.6.tar.gz -C "$work" dicompyler-core-0.5.6/tests/testdata/example_data
+cp "$work/dicompyler-core-0.5.6/tests/testdata/example_data/ct.0.dcm" "$stage/dicom/dicompyler_ct.dcm"
+cp "$work/dicompyler-core-0.5.6/tests/testdata/example_data/rtss.dcm" "$stage/dicom/dicompyler_rtss.dcm"
 license_note > "$stage/LICENSE-NOTE"
 if [[ $write_manifest == 1 ]]; then
     (cd "$stage" && find colin27 dicom -type f | LC_ALL=C sort | xargs sha256sum) > "$manifest"

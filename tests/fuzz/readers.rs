@@ -364,3 +364,18 @@ fn mutated_dicom_segmentations() {
     let seed = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/ssl-medical/tests/fixtures/dicom/liver_seg.dcm")).unwrap();
     fuzz("dicom-seg", "seg.dcm", seed, read_dicom_seg, false);
 }
+
+/// Reads a structure set and fills every structure with closed contours on a grid around it.
+fn read_and_fill_rtstruct(p: &Path) -> Result<()> {
+    let set = ssl_medical::io::read_rtstruct(p)?;
+    let names: Vec<&str> = set.structures.iter().filter(|s| !s.contours.is_empty()).map(|s| s.name.as_str()).collect();
+    let grid = set.grid_around(&names, 20.0, 0.0)?;
+    set.label_map(&grid, &names).map(drop)
+}
+
+#[test]
+fn mutated_rt_structure_sets() {
+    // pydicom's bare data set (no preamble or meta group): the implicit VR path.
+    let seed = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/ssl-medical/tests/fixtures/dicom/rtstruct.dcm")).unwrap();
+    fuzz("rtstruct", "rtstruct.dcm", seed, read_and_fill_rtstruct, false);
+}

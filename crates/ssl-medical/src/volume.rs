@@ -53,6 +53,28 @@ impl Affine {
             .collect()
     }
 
+    /// World to voxel: the inverse map, or `None` for a singular matrix.
+    pub fn inverse(&self) -> Option<Affine> {
+        if !self.is_invertible() {
+            return None;
+        }
+        let m = &self.0;
+        let det = m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+            + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
+        // The adjugate over the determinant: entry (r, c) is the cofactor of (c, r), with rows
+        // and columns taken cyclically so its sign is built in.
+        let cofactor = |r: usize, c: usize| {
+            let (r1, r2, c1, c2) = ((c + 1) % 3, (c + 2) % 3, (r + 1) % 3, (r + 2) % 3);
+            (m[r1][c1] * m[r2][c2] - m[r1][c2] * m[r2][c1]) / det
+        };
+        let mut inv: [[f64; 4]; 4] = std::array::from_fn(|r| std::array::from_fn(|c| if r < 3 && c < 3 { cofactor(r, c) } else { 0.0 }));
+        for row in inv.iter_mut().take(3) {
+            row[3] = -(0..3).map(|c| row[c] * m[c][3]).sum::<f64>();
+        }
+        inv[3][3] = 1.0;
+        Some(Affine(inv))
+    }
+
     /// Whether the 3x3 part can be inverted (a grid that spans three dimensions).
     pub fn is_invertible(&self) -> bool {
         let m = &self.0;

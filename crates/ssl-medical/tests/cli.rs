@@ -56,6 +56,39 @@ fn inspect_describes_a_dicom_slice_and_a_labelled_nifti_volume() {
 }
 
 #[test]
+fn inspect_fills_an_rt_structure_set_and_writes_its_label_map() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dicom");
+    let (ct, rtss) = (fixtures.join("dicompyler_ct.dcm"), fixtures.join("dicompyler_rtss.dcm"));
+    let dir = std::env::temp_dir().join(format!("ssl-medical-cli-rt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out_path = dir.join("body.nii.gz");
+    let (ok, out) = run(&[
+        "inspect",
+        "--data",
+        ct.to_str().unwrap(),
+        "--rtstruct",
+        rtss.to_str().unwrap(),
+        "--structures",
+        "BODY",
+        "--labels-out",
+        out_path.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    assert!(out.contains("512 x 512 x 1 voxels") && out.contains("label     1 BODY:     40"), "{out}");
+    // The written label map lies on the CT's grid.
+    let (ok, out) = run(&["inspect", "--data", ct.to_str().unwrap(), "--labels", out_path.to_str().unwrap()]);
+    assert!(ok && out.contains("1 labels besides 0"), "{out}");
+    // Without an image: a grid around the structures.
+    let (ok, out) = run(&["inspect", "--rtstruct", rtss.to_str().unwrap(), "--structures", "Heart,Tumor Bed", "--pixel", "2"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("grid around the structures") && out.contains("label     1 Heart:") && out.contains("label     2 Tumor Bed:"), "{out}");
+    let (ok, out) = run(&["inspect", "--data", ct.to_str().unwrap(), "--labels-out", out_path.to_str().unwrap()]);
+    assert!(!ok && out.contains("--rtstruct, which is missing"), "{out}");
+    let (ok, out) = run(&["inspect", "--rtstruct", rtss.to_str().unwrap(), "--structures", "Liver"]);
+    assert!(!ok && out.contains("no structure \"Liver\""), "{out}");
+}
+
+#[test]
 fn phantom_writes_volumes_labels_and_boxes_that_read_back() {
     let dir = std::env::temp_dir().join(format!("ssl-medical-phantom-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

@@ -124,6 +124,12 @@ fn read_slice(path: &Path) -> Result<Slice> {
     Ok(Slice { path: path.to_path_buf(), series, rows, cols, pixel_spacing, orientation, position, thickness, values })
 }
 
+/// The items of a sequence; an error when it is missing or not a sequence.
+pub(super) fn items(obj: &InMemDicomObject, tag: dicom_object::Tag) -> Result<&[InMemDicomObject]> {
+    let e = obj.element_opt(tag)?.with_context(|| format!("sequence {tag} is missing"))?;
+    e.items().with_context(|| format!("attribute {tag} is not a sequence"))
+}
+
 /// An integer attribute, or `default` when absent.
 pub(super) fn int_or(obj: &InMemDicomObject, tag: dicom_object::Tag, default: i64) -> Result<i64> {
     match obj.element_opt(tag)? {

@@ -50,6 +50,17 @@ pub(crate) fn check_lengths(bytes: &[u8]) -> Result<()> {
         "1.2.840.10008.1.2.1.99" => return Ok(()),
         _ => Encoding { explicit: true, little: true },
     };
+    walk(bytes, pos, encoding)
+}
+
+/// [`check_lengths`] for a bare data set (no preamble, no meta group) in implicit VR little
+/// endian, as older files are written.
+pub(crate) fn check_bare_lengths(bytes: &[u8]) -> Result<()> {
+    walk(bytes, 0, Encoding { explicit: false, little: true })
+}
+
+/// Walks the elements of the data set that starts at `pos`.
+fn walk(bytes: &[u8], mut pos: usize, encoding: Encoding) -> Result<()> {
     let mut in_fragments = false;
     while pos + 8 <= bytes.len() {
         let Some((tag, len, start)) = header(bytes, pos, encoding) else { return Ok(()) };

@@ -2,7 +2,7 @@
 //! plane, placed by the functional groups (orientation and pixel spacing shared or per
 //! frame, a position per frame) and tied to its segment by number. Read into one label map
 //! (the segment numbers) on the grid the frames span, in RAS+ like every other volume.
-use super::dicom::{dot, floats, int_or, lps_affine, normal_of};
+use super::dicom::{dot, floats, int_or, items, lps_affine, normal_of};
 use crate::volume::Volume;
 use anyhow::{bail, Context, Result};
 use dicom_dictionary_std::tags;
@@ -150,10 +150,4 @@ pub fn read_dicom_seg(path: &Path) -> Result<Segmentation> {
     let affine = lps_affine(&orientation, pixel_spacing, gap, origin);
     let volume = Volume::new(Tensor::from_slice(&labels).view([depth, rows, cols]), affine, path)?;
     Ok(Segmentation { segments, labels: volume })
-}
-
-/// The items of the sequence `tag` of `obj`.
-fn items(obj: &InMemDicomObject, tag: Tag) -> Result<Vec<InMemDicomObject>> {
-    let e = obj.element_opt(tag)?.with_context(|| format!("sequence {tag} is missing"))?;
-    Ok(e.items().with_context(|| format!("attribute {tag} is not a sequence"))?.to_vec())
 }

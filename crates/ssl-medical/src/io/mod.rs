@@ -3,10 +3,12 @@ pub mod dicom;
 mod dicom_lengths;
 pub mod dicom_seg;
 pub mod nifti;
+pub mod rtstruct;
 
 pub use dicom::read_dicom_series;
 pub use dicom_seg::{read_dicom_seg, Segmentation};
 pub use nifti::{read_nifti, write_nifti, VoxelType};
+pub use rtstruct::{read_rtstruct, Structure, StructureSet};
 
 use crate::volume::Volume;
 use anyhow::Result;

@@ -7,11 +7,13 @@
 //! registered `bt-unet-encoder`; fine-tuning runs the shared fine-tuning loop on a
 //! [`Segmenter`], its encoder loaded by name from the pre-training run.
 use crate::augment::Augment;
-use crate::io::read_nifti;
+use crate::colin27::{Colin27, COLIN27_CLASSES};
 use crate::phantom::{generate, Organ, PhantomConfig};
-use crate::preprocess::{normalise_percentiles, resample_to_spacing, Interpolation, Window};
+use crate::preprocess::{resample_to_spacing, Intensity, Interpolation, Window};
+use crate::sampling::SliceFilter;
 use crate::segmentation::{mask_scores, Segmenter, MASKS};
 use crate::unet::Unet;
+use crate::volume::Volume;
 use anyhow::{bail, Context, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -19,7 +21,7 @@ use serde::Serialize;
 use ssl_core::blocks::BackboneConfig;
 use ssl_core::data::{Batch, BatchSource};
 use ssl_core::registry::MethodConfig;
-use ssl_core::train::{load_encoder, FineTune, OptimizerConfig, OptimizerKind, TrainConfig, TrainSummary, Trainer};
+use ssl_core::train::{load_encoder, FineTune, OptimizerConfig, OptimizerKind, Resume, TrainConfig, TrainSummary, Trainer};
 use std::path::Path;
 use tch::{nn, Device, Kind, Tensor};
 
@@ -68,37 +70,105 @@ impl SliceSet {
 /// Pads `[S, H, W]` (centred, with `fill`) to sides that are multiples of `multiple`.
 fn pad_to_multiple(t: &Tensor, multiple: i64, fill: f64) -> Result<Tensor> {
     let s = t.size();
-    let (h, w) = (s[1], s[2]);
-    let (ph, pw) = ((multiple - h % multiple) % multiple, (multiple - w % multiple) % multiple);
+    pad_to(t, [round_up(s[1], multiple), round_up(s[2], multiple)], fill)
+}
+
+fn round_up(n: i64, multiple: i64) -> i64 {
+    (n + multiple - 1) / multiple * multiple
+}
+
+/// Pads `[S, H, W]` (centred, with `fill`) to `[S, h, w]` (each at least as large).
+pub fn pad_to(t: &Tensor, [h, w]: [i64; 2], fill: f64) -> Result<Tensor> {
+    let s = t.size();
+    let (ph, pw) = (h - s[1], w - s[2]);
+    if ph < 0 || pw < 0 {
+        bail!("cannot pad slices of {} x {} to the smaller {h} x {w}", s[1], s[2]);
+    }
     Ok(t.f_pad([pw / 2, pw - pw / 2, ph / 2, ph - ph / 2].as_slice(), "constant", Some(fill))?)
 }
 
-/// AAL labels of the structures segmented in Colin27: cerebellum (hemispheres and vermis),
-/// thalamus, and the basal ganglia (caudate, putamen, pallidum): structures a T1 image shows.
-pub const COLIN27_CLASSES: [(&str, &[i64]); 3] = [
-    ("cerebellum", &[91, 92, 93, 94, 95, 96, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115, 116]),
-    ("thalamus", &[77, 78]),
-    ("basal-ganglia", &[71, 72, 73, 74, 75, 76]),
-];
+/// The inverse of [`pad_to`]: the centre `[S, h, w]` of padded slices `[S, H, W]`.
+pub fn unpad(t: &Tensor, [h, w]: [i64; 2]) -> Result<Tensor> {
+    let s = t.size();
+    let (ph, pw) = (s[1] - h, s[2] - w);
+    if ph < 0 || pw < 0 {
+        bail!("cannot crop slices of {} x {} to the larger {h} x {w}", s[1], s[2]);
+    }
+    Ok(t.f_narrow(1, ph / 2, h)?.f_narrow(2, pw / 2, w)?)
+}
 
-/// Axial slices of Colin27's T1 (`ch2.nii.gz` in `dir`) resampled to `spacing_mm`
-/// isotropic, normalised by its 1st and 99th percentiles (of the head), with
-/// [`COLIN27_CLASSES`] from the AAL atlas (`aal.nii.gz`, same grid); slices showing
-/// less than 5% head are left out. Sides padded to multiples of `multiple`.
-pub fn colin27_slices(dir: &Path, spacing_mm: f64, multiple: i64) -> Result<SliceSet> {
-    let t1 = read_nifti(&dir.join("ch2.nii.gz"))?;
-    let aal = read_nifti(&dir.join("aal.nii.gz"))?;
-    t1.check_mask(&aal)?;
-    let t1 = resample_to_spacing(&t1, [spacing_mm; 3], Interpolation::Linear)?;
-    let aal = resample_to_spacing(&aal, [spacing_mm; 3], Interpolation::Nearest)?;
-    let image = normalise_percentiles(&t1, 1.0, 99.0, Some(1.0))?;
-    let ids = aal.data.round().to_kind(Kind::Int64);
-    let mut classes = ids.zeros_like();
-    for (c, (_, labels)) in COLIN27_CLASSES.iter().enumerate() {
-        for &l in *labels {
-            classes = classes.masked_fill(&ids.eq(l), c as i64 + 1);
+/// Axial slices of volumes read from files: each image resampled to `spacing_mm` isotropic
+/// and mapped into `[0, 1]` by `intensity`, with its label map when given (on the image's
+/// grid: voxels holding `label_values[c]` become class `c + 1`, all others background).
+/// Only the slices that pass `filter` are kept (on the resampled grid); slices of volumes
+/// of different sizes are padded, centred, to one size, a multiple of `multiple`.
+pub fn volume_slices(
+    images: &[Volume],
+    labels: Option<&[Volume]>,
+    label_values: &[i64],
+    intensity: Intensity,
+    spacing_mm: f64,
+    filter: SliceFilter,
+    multiple: i64,
+) -> Result<SliceSet> {
+    if images.is_empty() {
+        bail!("no volumes to take slices from");
+    }
+    if let Some(l) = labels {
+        if l.len() != images.len() {
+            bail!("{} label maps for {} images: give one per image, in the same order", l.len(), images.len());
         }
     }
+    let mut stacks = Vec::new();
+    for (v, image) in images.iter().enumerate() {
+        let label = labels.map(|l| &l[v]);
+        if let Some(label) = label {
+            image.check_mask(label)?;
+        }
+        let resampled = resample_to_spacing(image, [spacing_mm; 3], Interpolation::Linear)?;
+        let values = intensity.apply(&resampled).with_context(|| format!("{}: intensities", image.source.display()))?;
+        let classes = match label {
+            Some(label) => {
+                let ids = resample_to_spacing(label, [spacing_mm; 3], Interpolation::Nearest)?.data.round().to_kind(Kind::Int64);
+                let mut classes = ids.zeros_like();
+                for (c, &value) in label_values.iter().enumerate() {
+                    classes = classes.masked_fill(&ids.eq(value), c as i64 + 1);
+                }
+                classes
+            }
+            None => values.zeros_like().to_kind(Kind::Int64),
+        };
+        let keep = crate::sampling::axial_slices(&values, Some(&classes), filter).with_context(|| image.source.display().to_string())?;
+        if keep.is_empty() {
+            bail!("{}: no slice passes {filter:?}", image.source.display());
+        }
+        let idx = Tensor::from_slice(&keep);
+        stacks.push((values.index_select(0, &idx), classes.index_select(0, &idx), v as i64));
+    }
+    let h = round_up(stacks.iter().map(|s| s.0.size()[1]).max().unwrap_or(1), multiple);
+    let w = round_up(stacks.iter().map(|s| s.0.size()[2]).max().unwrap_or(1), multiple);
+    let mut volumes = Vec::new();
+    let (mut all_images, mut all_masks) = (Vec::new(), Vec::new());
+    for (images, masks, v) in &stacks {
+        volumes.extend(std::iter::repeat_n(*v, images.size()[0] as usize));
+        all_images.push(pad_to(images, [h, w], 0.0)?);
+        all_masks.push(pad_to(masks, [h, w], 0.0)?);
+    }
+    Ok(SliceSet {
+        images: Tensor::cat(&all_images, 0).unsqueeze(1),
+        masks: Tensor::cat(&all_masks, 0),
+        volumes,
+        classes: std::iter::once("background".to_string()).chain(label_values.iter().map(|v| format!("label {v}"))).collect(),
+        pixel_mm: [spacing_mm, spacing_mm],
+        source: format!("{} volume(s) from {}, {spacing_mm} mm", images.len(), images[0].source.display()),
+    })
+}
+
+/// Axial slices of Colin27's T1 ([`Colin27::load`]: resampled to `spacing_mm` isotropic,
+/// normalised) with [`COLIN27_CLASSES`] from the AAL atlas; slices showing less than 5% head
+/// are left out. Sides padded to multiples of `multiple`.
+pub fn colin27_slices(dir: &Path, spacing_mm: f64, multiple: i64) -> Result<SliceSet> {
+    let Colin27 { image, classes, .. } = Colin27::load(dir, spacing_mm)?;
     let keep = crate::sampling::axial_slices(&image, None, crate::sampling::SliceFilter::Above(0.05, 0.05))?;
     let idx = Tensor::from_slice(&keep);
     let images = pad_to_multiple(&image.index_select(0, &idx), multiple, 0.0)?.unsqueeze(1);
@@ -286,19 +356,19 @@ impl BtUnetSettings {
 
 /// Pre-trains the encoder with Barlow Twins on the slices of `set` (labels unused); the
 /// run (checkpoints with the exported `backbone`) goes to `out`.
-pub fn pretrain(set: &SliceSet, s: &BtUnetSettings, seed: u64, out: &Path, device: Device) -> Result<TrainSummary> {
+pub fn pretrain(set: &SliceSet, s: &BtUnetSettings, seed: u64, out: &Path, device: Device, resume: Resume) -> Result<TrainSummary> {
     tch::manual_seed(seed as i64);
     let vs = nn::VarStore::new(device);
     let mut method = crate::registry::registry().build_method("barlow-twins", &vs, &s.method())?;
     let cfg = s.train_config(s.pretrain, seed, OptimizerConfig::new(OptimizerKind::Adamw));
     let mut views = PairViews::new(&set.images, Augment::slices(), s.pretrain.1, seed)?;
     let run = serde_json::json!({ "bt_unet_pretrain": s, "slices": set.len(), "source": set.source, "seed": seed });
-    Trainer::for_run(cfg, out.to_path_buf(), &run, device)?.fit(&vs, method.as_mut(), &mut views, false)
+    Trainer::for_run(cfg, out.to_path_buf(), &run, device)?.fit(&vs, method.as_mut(), &mut views, resume)
 }
 
 /// A U-Net fine-tuned on `labelled`, its encoder from the pre-training run `encoder` (or
 /// random when `None`); the run goes to `out`.
-pub fn finetune(labelled: &SliceSet, encoder: Option<&Path>, s: &BtUnetSettings, seed: u64, out: &Path, device: Device) -> Result<Segmenter> {
+pub fn finetune(labelled: &SliceSet, encoder: Option<&Path>, s: &BtUnetSettings, seed: u64, out: &Path, device: Device, resume: Resume) -> Result<Segmenter> {
     tch::manual_seed(seed as i64);
     let vs = nn::VarStore::new(device);
     let mut model = Segmenter { unet: Unet::new(&vs, 1, s.width, s.levels, labelled.classes.len() as i64)? };
@@ -310,7 +380,7 @@ pub fn finetune(labelled: &SliceSet, encoder: Option<&Path>, s: &BtUnetSettings,
     let augment = Augment { flip: [0.5, 0.5, 0.0], rot90: 0.5, ..Augment::default() };
     let mut batches = LabelledSlices::new(labelled, augment, s.finetune.1, seed)?;
     let run = serde_json::json!({ "bt_unet_finetune": s, "labelled": labelled.len(), "pretrained": encoder, "seed": seed });
-    Trainer::for_run(cfg, out.to_path_buf(), &run, device)?.fine_tune(&vs, &mut FineTune::new(&mut model, &mut batches), false)?;
+    Trainer::for_run(cfg, out.to_path_buf(), &run, device)?.fine_tune(&vs, &mut FineTune::new(&mut model, &mut batches), resume)?;
     Ok(model)
 }
 

@@ -29,8 +29,10 @@
 
 pub mod augment;
 pub mod bt_unet;
+pub mod colin27;
 pub mod io;
 pub mod localisation;
+pub mod overlay;
 pub mod phantom;
 pub mod preprocess;
 pub mod registry;

@@ -18,6 +18,15 @@ enum Command {
     Inspect(cli::inspect::Args),
     /// Generate abdominal CT phantoms (HU), their label maps and organ boxes, as NIfTI + JSON.
     Phantom(cli::phantom::Args),
+    /// Pre-train a U-Net encoder with Barlow Twins on the axial slices of volumes (no labels).
+    Pretrain(cli::pretrain::Args),
+    /// Fine-tune a U-Net for segmentation on labelled volumes, from a pre-trained encoder or
+    /// from scratch; scores on test volumes.
+    Finetune(cli::finetune::Args),
+    /// Segment a volume with a fine-tuned U-Net; the label map written as NIfTI on its grid.
+    Segment(cli::segment::Args),
+    /// Train the box agent on labelled volumes and localise a structure in others; boxes as JSON.
+    Localise(cli::localise::Args),
     /// BT-Unet against the same U-Net from scratch at few labels: Dice, IoU, HD95 over seeds,
     /// written to docs/ with an overlay.
     BtUnetExperiment(cli::bt_unet_experiment::Args),
@@ -39,6 +48,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect(a) => cli::inspect::run(a),
         Command::Phantom(a) => cli::phantom::run(a),
+        Command::Pretrain(a) => cli::pretrain::run(a),
+        Command::Finetune(a) => cli::finetune::run(a),
+        Command::Segment(a) => cli::segment::run(a),
+        Command::Localise(a) => cli::localise::run(a),
         Command::BtUnetExperiment(a) => cli::bt_unet_experiment::run(a),
         Command::LocaliseExperiment(a) => cli::localise_experiment::run(a),
         Command::Bench(a) => cli::bench::run(a),

@@ -124,3 +124,48 @@ pub fn normalise_percentiles(volume: &Volume, low: f64, high: f64, floor: Option
     }
     Ok(((&volume.data - lo) / (hi - lo)).clamp(0.0, 1.0))
 }
+
+/// How a volume's values become `[0, 1]` for a network: a CT window, or MR's percentile
+/// normalisation (1st and 99th percentiles of the voxels above 0).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Intensity {
+    /// A window in the volume's units (HU for CT).
+    Window(Window),
+    /// The 1st and 99th percentiles of the voxels above 0 mapped to 0 and 1.
+    Percentiles,
+}
+
+impl Intensity {
+    /// From a name: `mr` (percentiles), a window preset (`abdomen`, `brain`, `bone`, `lung`),
+    /// or `CENTRE,WIDTH`.
+    pub fn parse(text: &str) -> Result<Self> {
+        if text == "mr" {
+            return Ok(Self::Percentiles);
+        }
+        if let Some((c, w)) = text.split_once(',') {
+            let (centre, width) = (c.trim().parse::<f64>(), w.trim().parse::<f64>());
+            let (Ok(centre), Ok(width)) = (centre, width) else { bail!("intensity '{text}': CENTRE,WIDTH must be two numbers") };
+            if !(centre.is_finite() && width.is_finite() && width > 0.0) {
+                bail!("intensity '{text}': a window needs a finite centre and a positive width");
+            }
+            return Ok(Self::Window(Window { centre, width }));
+        }
+        Window::preset(text).map(Self::Window).map_err(|e| anyhow::anyhow!("intensity: {e}, or mr"))
+    }
+
+    /// `volume`'s values mapped into `[0, 1]`.
+    pub fn apply(&self, volume: &Volume) -> Result<Tensor> {
+        match self {
+            Self::Window(w) => w.apply(&volume.data),
+            Self::Percentiles => normalise_percentiles(volume, 1.0, 99.0, Some(0.0)),
+        }
+    }
+
+    /// The form [`Intensity::parse`] reads.
+    pub fn name(&self) -> String {
+        match self {
+            Self::Percentiles => "mr".into(),
+            Self::Window(w) => format!("{},{}", w.centre, w.width),
+        }
+    }
+}

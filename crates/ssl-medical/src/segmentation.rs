@@ -2,7 +2,7 @@
 //! in the official code), the scores it reports (Dice, IoU, the 95th percentile Hausdorff
 //! distance), and the U-Net as a model of the shared fine-tuning loop.
 use crate::unet::Unet;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use ssl_core::data::Batch;
 use ssl_core::method::{Export, MethodLoss, StepContext};
 use ssl_core::train::SupervisedModel;
@@ -124,7 +124,20 @@ pub struct Segmenter {
     pub unet: Unet,
 }
 
+/// The exports of a fine-tuned U-Net, each the variables under its name.
+pub const SEGMENTER_PARTS: [&str; 3] = ["backbone", "decoder", "head"];
+
 impl Segmenter {
+    /// The U-Net of the newest checkpoint of the fine-tuning run `run` (built with the
+    /// shape it was trained with).
+    pub fn load(run: &std::path::Path, vs: &tch::nn::VarStore, width: i64, levels: i64, classes: i64) -> Result<Self> {
+        let unet = Unet::new(vs, 1, width, levels, classes)?;
+        for part in SEGMENTER_PARTS {
+            ssl_core::train::load_encoder(run, part, vs, &format!("{part}.")).with_context(|| format!("loading the U-Net's {part} from {}", run.display()))?;
+        }
+        Ok(Self { unet })
+    }
+
     fn logits_and_target(&self, batch: &Batch, train: bool) -> Result<(Tensor, Tensor)> {
         let Some(x) = batch.views().first() else { bail!("segmentation needs an image view") };
         let y = batch.part(MASKS)?.to_kind(Kind::Int64);
@@ -151,7 +164,9 @@ impl SupervisedModel for Segmenter {
         Ok(vec![("soft_dice".into(), dice), ("loss".into(), segmentation_loss(&logits, &y)?.double_value(&[]))])
     }
 
+    /// The encoder alone (for transfer), and the decoder and head: the three together are the
+    /// whole U-Net, which [`Segmenter::load`] reads back.
     fn exports(&self) -> Vec<Export> {
-        vec![Export::new("backbone", "backbone")]
+        SEGMENTER_PARTS.iter().map(|p| Export::new(p, p)).collect()
     }
 }

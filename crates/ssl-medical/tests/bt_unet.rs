@@ -1,6 +1,7 @@
 //! BT-Unet end to end on tiny phantoms: slices, Barlow Twins pre-training of the U-Net
 //! encoder (loss falls), the encoder carried into the U-Net by name, fine-tuning, scores.
 use ssl_core::data::BatchSource;
+use ssl_core::train::Resume;
 use ssl_medical::augment::Augment;
 use ssl_medical::bt_unet::{finetune, phantom_slices, predict, pretrain, score, BtUnetSettings, LabelledSlices, PairViews};
 use ssl_medical::phantom::PhantomConfig;
@@ -58,7 +59,7 @@ fn pretraining_lowers_the_loss_and_fine_tuning_starts_from_its_encoder() {
     let _ = std::fs::remove_dir_all(&dir);
     let set = phantom_slices(&tiny(), 0..2, 16).unwrap();
     let s = BtUnetSettings { width: 4, pretrain: (12, 8, 3e-3), finetune: (6, 4, 1e-3), ..BtUnetSettings::default() };
-    let summary = pretrain(&set, &s, 0, &dir.join("pre"), Device::Cpu).unwrap();
+    let summary = pretrain(&set, &s, 0, &dir.join("pre"), Device::Cpu, Resume::No).unwrap();
     assert_eq!(summary.steps, 12);
     let first = summary.first_loss.unwrap();
     assert!(summary.final_loss < first, "Barlow Twins loss {first} -> {}", summary.final_loss);
@@ -75,8 +76,8 @@ fn pretraining_lowers_the_loss_and_fine_tuning_starts_from_its_encoder() {
         assert!(vars[&format!("backbone.{name}")].equal(t), "{name} not loaded");
     }
 
-    let scratch = finetune(&set, None, &s, 0, &dir.join("scratch"), Device::Cpu).unwrap();
-    let bt = finetune(&set, Some(&dir.join("pre")), &s, 0, &dir.join("bt"), Device::Cpu).unwrap();
+    let scratch = finetune(&set, None, &s, 0, &dir.join("scratch"), Device::Cpu, Resume::No).unwrap();
+    let bt = finetune(&set, Some(&dir.join("pre")), &s, 0, &dir.join("bt"), Device::Cpu, Resume::No).unwrap();
     let (p1, p2) = (predict(&scratch, &set, Device::Cpu).unwrap(), predict(&bt, &set, Device::Cpu).unwrap());
     assert_eq!(p1.size(), set.masks.size());
     assert!(!p1.equal(&p2), "pre-training changed nothing");
@@ -84,7 +85,7 @@ fn pretraining_lowers_the_loss_and_fine_tuning_starts_from_its_encoder() {
     assert_eq!(scores.len(), 4);
     assert!(scores.iter().all(|c| (0.0..=1.0).contains(&c.dice) && (0.0..=1.0).contains(&c.missed)));
     // A missing pre-training run is an error naming it.
-    let err = finetune(&set, Some(&dir.join("nothing")), &s, 0, &dir.join("x"), Device::Cpu).unwrap_err();
+    let err = finetune(&set, Some(&dir.join("nothing")), &s, 0, &dir.join("x"), Device::Cpu, Resume::No).unwrap_err();
     assert!(format!("{err:#}").contains("nothing"), "{err:#}");
 }
 
@@ -117,4 +118,44 @@ fn colin27_slices_map_atlas_labels_to_classes_and_refuse_other_grids() {
     write_nifti(&other, &dir.join("aal.nii.gz"), VoxelType::Int16).unwrap();
     let err = colin27_slices(&dir, 1.0, 16).unwrap_err().to_string();
     assert!(err.contains("aal.nii.gz is on another grid"), "{err}");
+}
+
+/// Slices of volumes from files: resampled to one spacing, intensities mapped, label values to
+/// classes in the order given, volumes of different sizes padded to one size; mismatched
+/// inputs are errors.
+#[test]
+fn volume_slices_bring_volumes_of_different_sizes_to_one_footing() {
+    use ssl_medical::bt_unet::{pad_to, unpad, volume_slices};
+    use ssl_medical::preprocess::Intensity;
+    use ssl_medical::sampling::SliceFilter;
+    use ssl_medical::volume::{Affine, Volume};
+    let vol = |shape: [i64; 3], value: f64| {
+        Volume::new(Tensor::full(shape, value, (Kind::Float, Device::Cpu)), Affine::scaling([1.0, 1.0, 1.0]), "v".as_ref()).unwrap()
+    };
+    let (a, b) = (vol([4, 10, 12], 240.0), vol([6, 20, 8], -160.0));
+    let (la, lb) = (vol([4, 10, 12], 0.0), vol([6, 20, 8], 0.0));
+    let _ = la.data.narrow(0, 0, 2).fill_(7.0);
+    let _ = lb.data.narrow(0, 0, 2).fill_(3.0);
+    let window = Intensity::parse("40,400").unwrap();
+    let set = volume_slices(&[a, b], Some(&[la, lb]), &[3, 7], window, 2.0, SliceFilter::All, 16).unwrap();
+    // 2 + 3 slices at 2 mm; the largest slice (10 x 6, and 4 x 10 for the other) padded to 16 x 16.
+    assert_eq!(set.images.size(), [5, 1, 16, 16]);
+    assert_eq!(set.volumes, [0, 0, 1, 1, 1]);
+    assert_eq!(set.classes, ["background", "label 3", "label 7"]);
+    let per_slice: Vec<i64> = Vec::try_from(&set.masks.amax([1, 2].as_slice(), false)).unwrap();
+    assert_eq!(per_slice, [2, 0, 1, 0, 0]);
+    let brightest: Vec<f32> = Vec::try_from(&set.images.amax([1, 2, 3].as_slice(), false)).unwrap();
+    let expected = [1.0, 1.0, 0.0, 0.0, 0.0];
+    assert!(brightest.iter().zip(expected).all(|(b, e)| (b - e).abs() < 1e-6), "{brightest:?}");
+    // pad_to and unpad are inverses.
+    let t = Tensor::arange(2 * 5 * 7, (Kind::Float, Device::Cpu)).view([2, 5, 7]);
+    assert!(unpad(&pad_to(&t, [16, 16], 0.0).unwrap(), [5, 7]).unwrap().equal(&t));
+    assert!(pad_to(&t, [4, 16], 0.0).is_err());
+    // A label map short; a label map on another grid; an unknown intensity.
+    let err = volume_slices(&[vol([4, 4, 4], 0.0), vol([4, 4, 4], 0.0)], Some(&[vol([4, 4, 4], 0.0)]), &[1], window, 1.0, SliceFilter::All, 16).unwrap_err();
+    assert!(err.to_string().contains("1 label maps for 2 images"), "{err}");
+    let err = volume_slices(&[vol([4, 4, 4], 0.0)], Some(&[vol([4, 4, 5], 0.0)]), &[1], window, 1.0, SliceFilter::All, 16).unwrap_err();
+    assert!(err.to_string().contains("on another grid"), "{err}");
+    assert!(Intensity::parse("soft").is_err() && Intensity::parse("40,-1").is_err());
+    assert_eq!(Intensity::parse("mr").unwrap(), Intensity::Percentiles);
 }

@@ -223,3 +223,138 @@ fn bench_names_a_missing_reference_and_refuses_bad_sizes() {
     let (ok, out) = run(&["bench", "--size", "100"]);
     assert!(!ok && out.contains("multiple of 16"), "{out}");
 }
+
+/// The value after `key` in `text` (e.g. "Dice 0.753" -> 0.753).
+fn number_after(text: &str, key: &str) -> f64 {
+    let at = text.find(key).unwrap_or_else(|| panic!("no '{key}' in {text}")) + key.len();
+    text[at..].trim_start().split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-')).next().unwrap().parse().unwrap()
+}
+
+/// The user's path through BT-Unet and localisation on volumes on disk: generated phantoms
+/// (8 mm) -> pretrain -> finetune (from the encoder, scored on a held-out phantom) -> segment
+/// (the label map written on the image's grid scores what finetune reported) -> localise (boxes
+/// as JSON, a resumed run restored from its checkpoint); bad arguments are errors naming the problem.
+#[test]
+fn pretrain_finetune_segment_and_localise_run_on_volumes() {
+    let dir = std::env::temp_dir().join(format!("ssl-medical-train-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let p = |name: &str| dir.join("ph").join(name).to_str().unwrap().to_string();
+    let d = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    let (ok, out) = run(&["phantom", "--out", &d("ph"), "--count", "3", "--shape", "24,36,48", "--spacing", "8,8,8"]);
+    assert!(ok, "{out}");
+    let train_images = format!("{},{}", p("phantom-0.nii.gz"), p("phantom-1.nii.gz"));
+    let train_labels = format!("{},{}", p("phantom-0-labels.nii.gz"), p("phantom-1-labels.nii.gz"));
+
+    let (ok, out) = run(&["pretrain", "--images", &train_images, "--spacing", "8", "--out", &d("pre"), "--steps", "20", "--batch", "4", "--threads", "1"]);
+    assert!(ok && out.contains("pre-training on 48 slices of 48 x 48 px") && out.contains("20 steps"), "{out}");
+
+    let (ok, out) = run(&[
+        "finetune",
+        "--images",
+        &train_images,
+        "--labels",
+        &train_labels,
+        "--label-values",
+        "3",
+        "--spacing",
+        "8",
+        "--encoder",
+        &d("pre"),
+        "--out",
+        &d("ft"),
+        "--steps",
+        "120",
+        "--batch",
+        "8",
+        "--test-images",
+        &p("phantom-2.nii.gz"),
+        "--test-labels",
+        &p("phantom-2-labels.nii.gz"),
+        "--threads",
+        "1",
+    ]);
+    assert!(ok, "{out}");
+    let dice = number_after(&out, "label 3: Dice");
+    assert!(dice > 0.5, "the liver is learnt in 120 steps: Dice {dice}\n{out}");
+
+    let (ok, out) = run(&["segment", "--model", &d("ft"), "--image", &p("phantom-2.nii.gz"), "--out", &d("seg.nii.gz"), "--threads", "1"]);
+    assert!(ok && out.contains("48 x 36 x 24 voxels segmented"), "{out}");
+    // The written map lies on the image's grid and scores (over all voxels) near what finetune
+    // reported over the test slices.
+    let seg = ssl_medical::io::read_nifti(&dir.join("seg.nii.gz")).unwrap();
+    let truth = ssl_medical::io::read_nifti(&dir.join("ph/phantom-2-labels.nii.gz")).unwrap();
+    truth.check_mask(&seg).unwrap();
+    let (s, t) = (seg.data.eq(3.0), truth.data.eq(3.0));
+    let inter = s.logical_and(&t).sum(tch::Kind::Float).double_value(&[]);
+    let written_dice = 2.0 * inter / (s.sum(tch::Kind::Float).double_value(&[]) + t.sum(tch::Kind::Float).double_value(&[]));
+    assert!((written_dice - dice).abs() < 0.02, "segment's map: Dice {written_dice}, finetune reported {dice}");
+
+    let localise = |steps: &str, resume: bool| {
+        let mut args = vec![
+            "localise",
+            "--images",
+            &train_images,
+            "--labels",
+            &train_labels,
+            "--label",
+            "5",
+            "--spacing",
+            "8",
+            "--test-images",
+            &p("phantom-2.nii.gz"),
+            "--test-labels",
+            &p("phantom-2-labels.nii.gz"),
+            "--out",
+            &d("loc"),
+            "--steps",
+            steps,
+            "--threads",
+            "1",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+        if resume {
+            args.push("--resume".into());
+        }
+        run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let (ok, out) = localise("40", false);
+    assert!(ok && out.contains("IoU") && out.contains("resumed from None"), "{out}");
+    let boxes: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("loc/boxes.json")).unwrap()).unwrap();
+    let b = &boxes["boxes"][0];
+    assert_eq!(b["label"], 5);
+    let (lo, hi) = (b["min_mm"].as_array().unwrap(), b["max_mm"].as_array().unwrap());
+    assert!((0..3).all(|a| lo[a].as_f64().unwrap() < hi[a].as_f64().unwrap()), "{b}");
+    assert!((0.0..=1.0).contains(&b["iou"].as_f64().unwrap()), "{b}");
+    // Resumed: the finished run is restored from its checkpoint, not retrained, and finds the same box.
+    let (ok, out) = localise("40", true);
+    assert!(ok && out.contains("resumed from Some(40)"), "{out}");
+    let again: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("loc/boxes.json")).unwrap()).unwrap();
+    assert_eq!(again["boxes"][0]["min_mm"], b["min_mm"]);
+    assert_eq!(again["boxes"][0]["max_mm"], b["max_mm"]);
+
+    // Bad input: a label map short, a run folder that is not a fine-tuning run, a label absent.
+    let (ok, out) = run(&["finetune", "--images", &train_images, "--labels", &p("phantom-0-labels.nii.gz"), "--spacing", "8", "--out", &d("bad")]);
+    assert!(!ok && out.contains("1 label maps for 2 images"), "{out}");
+    let (ok, out) = run(&["segment", "--model", &d("pre"), "--image", &p("phantom-2.nii.gz"), "--out", &d("x.nii.gz")]);
+    assert!(!ok && out.contains("segmenter.json") && out.contains("finetune run"), "{out}");
+    let (ok, out) = run(&[
+        "localise",
+        "--images",
+        &p("phantom-0.nii.gz"),
+        "--labels",
+        &p("phantom-0-labels.nii.gz"),
+        "--label",
+        "99",
+        "--spacing",
+        "8",
+        "--test-images",
+        &p("phantom-2.nii.gz"),
+        "--out",
+        &d("loc-bad"),
+    ]);
+    assert!(!ok && out.contains("phantom-0-labels.nii.gz: no voxel holds label 99"), "{out}");
+    let (ok, out) = run(&["pretrain", "--images", &train_images, "--intensity", "soft", "--out", &d("bad2")]);
+    assert!(!ok && out.contains("intensity"), "{out}");
+}

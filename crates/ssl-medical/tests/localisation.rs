@@ -153,3 +153,74 @@ fn a_resumed_run_ends_where_the_uninterrupted_one_does() {
         assert!(t.equal(&b[name]), "{name} differs after the resume");
     }
 }
+
+/// The real-data check's cases: Colin27 (here a small synthetic head written as the two files
+/// the loader reads) under seeded random poses; the structure's box moves with the pose,
+/// keeps its size within the pose's scale and rotation, and the same seed gives the same case.
+#[test]
+fn colin27_cases_move_the_structure_box_with_the_pose() {
+    use ssl_medical::colin27::Colin27;
+    use ssl_medical::io::{write_nifti, VoxelType};
+    use ssl_medical::localisation::{colin27_cases, colin27_poses};
+    use ssl_medical::volume::{Affine, Volume};
+    let dir = std::env::temp_dir().join(format!("ssl-medical-colin-loc-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // A head of varying brightness (percentile normalisation needs more than one value).
+    let head = Tensor::zeros([32, 32, 32], (Kind::Float, Device::Cpu));
+    let _ = head.narrow(0, 4, 24).narrow(1, 4, 24).narrow(2, 4, 24).fill_(1.0);
+    let t1 = head * (Tensor::arange(32 * 32 * 32, (Kind::Float, Device::Cpu)).view([32, 32, 32]).remainder(50.0) + 50.0);
+    let aal = Tensor::zeros([32, 32, 32], (Kind::Float, Device::Cpu));
+    // The thalamus (AAL 77 and 78) as an 8 x 6 x 4 block off centre.
+    let _ = aal.narrow(0, 12, 4).narrow(1, 10, 6).narrow(2, 14, 8).fill_(77.0);
+    let affine = Affine::scaling([2.0, 2.0, 2.0]);
+    write_nifti(&Volume::new(t1, affine, "t1".as_ref()).unwrap(), &dir.join("ch2.nii.gz"), VoxelType::Float32).unwrap();
+    write_nifti(&Volume::new(aal, affine, "aal".as_ref()).unwrap(), &dir.join("aal.nii.gz"), VoxelType::Int16).unwrap();
+    let brain = Colin27::load(&dir, 2.0).unwrap();
+    let thalamus = Colin27::class("thalamus").unwrap();
+    assert!(Colin27::class("hippocampus").unwrap_err().to_string().contains("cerebellum"));
+
+    let cases = colin27_cases(&brain, thalamus, 0..6, &colin27_poses()).unwrap();
+    let again = colin27_cases(&brain, thalamus, 3..4, &colin27_poses()).unwrap();
+    assert_eq!(cases[3].truth, again[0].truth);
+    assert!(cases[3].volume.equal(&again[0].volume));
+    let unmoved = BoxF { min: [14.0, 10.0, 12.0], max: [22.0, 16.0, 16.0] };
+    let volume = |b: &BoxF| b.size().iter().product::<f64>();
+    let mut centres = Vec::new();
+    for c in &cases {
+        assert_eq!(c.volume.size(), [32, 32, 32]);
+        let (lo, hi) = (c.volume.min().double_value(&[]), c.volume.max().double_value(&[]));
+        assert!(lo >= 0.0 && hi <= 1.0, "{lo}..{hi}");
+        // Scale 0.9-1.1 and turns of up to 10 degrees: the tight box grows or shrinks, within bounds.
+        let ratio = volume(&c.truth) / volume(&unmoved);
+        assert!((0.6..2.2).contains(&ratio), "box {:?}: {ratio} times the unmoved volume", c.truth);
+        centres.push(c.truth.centre());
+    }
+    // The poses differ: the box's centre moves between cases and away from where it was.
+    let spread = (0..3)
+        .map(|a| centres.iter().map(|c| c[a]).fold(f64::NEG_INFINITY, f64::max) - centres.iter().map(|c| c[a]).fold(f64::INFINITY, f64::min))
+        .sum::<f64>();
+    assert!(spread > 2.0, "centres {centres:?}");
+    assert!(cases.iter().any(|c| c.truth != unmoved));
+}
+
+/// A volume from a file on the agent's footing: resampled, intensities in [0, 1], the box of
+/// a label found on the resampled grid; a label the map lacks is an error naming the file.
+#[test]
+fn volume_case_resamples_and_finds_the_label_box() {
+    use ssl_medical::localisation::volume_case;
+    use ssl_medical::preprocess::Intensity;
+    use ssl_medical::volume::{Affine, Volume};
+    let image = Volume::new(Tensor::full([16, 16, 16], -1000.0, (Kind::Float, Device::Cpu)), Affine::scaling([2.0, 2.0, 2.0]), "ct".as_ref()).unwrap();
+    let _ = image.data.narrow(0, 4, 8).narrow(1, 4, 8).narrow(2, 4, 8).fill_(40.0);
+    let labels = Volume::new(Tensor::zeros([16, 16, 16], (Kind::Float, Device::Cpu)), image.affine, "labels".as_ref()).unwrap();
+    let _ = labels.data.narrow(0, 4, 4).narrow(1, 6, 4).narrow(2, 8, 4).fill_(5.0);
+    let (volume, affine, truth) = volume_case(&image, Some(&labels), 5, Intensity::parse("abdomen").unwrap(), 4.0).unwrap();
+    assert_eq!(volume.size(), [8, 8, 8]);
+    assert_eq!(affine.spacing(), [4.0, 4.0, 4.0]);
+    assert!((volume.max().double_value(&[]) - 0.5).abs() < 1e-6 && volume.min().double_value(&[]) == 0.0);
+    // Voxels 8..11 (x), 6..9 (y), 4..7 (z) at 2 mm are voxels 4..5, 3..4, 2..3 at 4 mm.
+    assert_eq!(truth, Some(BoxF { min: [4.0, 3.0, 2.0], max: [6.0, 5.0, 4.0] }));
+    let err = volume_case(&image, Some(&labels), 7, Intensity::parse("abdomen").unwrap(), 4.0).unwrap_err().to_string();
+    assert!(err.contains("labels") && err.contains("no voxel holds label 7"), "{err}");
+}

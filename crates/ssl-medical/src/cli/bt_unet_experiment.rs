@@ -4,7 +4,9 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use ssl_core::train::Resume;
 use ssl_medical::bt_unet::{colin27_slices, finetune, phantom_slices, predict, pretrain, score, BtUnetSettings, ClassScores, SliceSet};
+use ssl_medical::overlay::{save_row, Panel};
 use ssl_medical::phantom::PhantomConfig;
 use ssl_medical::sampling::split_by_slab;
 use std::fmt::Write;
@@ -133,7 +135,7 @@ pub fn run(a: Args) -> Result<()> {
     for seed in 0..a.seeds {
         let pre = out.join(format!("pretrain-s{seed}"));
         let _ = std::fs::remove_dir_all(&pre);
-        let summary = pretrain(&train, &settings, seed, &pre, device)?;
+        let summary = pretrain(&train, &settings, seed, &pre, device, Resume::No)?;
         eprintln!("seed {seed}: Barlow Twins {} steps, loss {:.1} -> {:.1}", summary.steps, summary.first_loss.unwrap_or(f64::NAN), summary.final_loss);
         for &fraction in &a.fractions {
             let mut rng = ChaCha8Rng::seed_from_u64(ssl_core::seed::mix(&[seed, fraction.to_bits()]));
@@ -156,7 +158,7 @@ pub fn run(a: Args) -> Result<()> {
             for (init, encoder) in [("random init", None), ("BT-Unet", Some(pre.as_path()))] {
                 let dir = out.join(format!("finetune-s{seed}-{fraction}-{}", if encoder.is_some() { "bt" } else { "scratch" }));
                 let _ = std::fs::remove_dir_all(&dir);
-                let model = finetune(&labelled, encoder, &settings, seed, &dir, device)?;
+                let model = finetune(&labelled, encoder, &settings, seed, &dir, device, Resume::No)?;
                 let pred = predict(&model, &test, device)?;
                 let scores = score(&pred, &test)?;
                 let dice = scores.iter().map(|s| s.dice).sum::<f64>() / scores.len() as f64;
@@ -265,44 +267,19 @@ pub fn run(a: Args) -> Result<()> {
     Ok(())
 }
 
-/// Colours of classes 1.. in overlays.
-const COLOURS: [[u8; 3]; 6] = [[230, 60, 60], [60, 200, 60], [70, 120, 240], [240, 200, 40], [200, 80, 220], [60, 210, 210]];
-
 /// Three panels of the test slice with the most labelled pixels: the truth, the model from
-/// scratch, BT-Unet; classes tinted over the image, each panel scaled up 3 times. Shown as
-/// radiologists view axial slices: anterior up, the patient's right on the left.
+/// scratch, BT-Unet; classes tinted over the image, each panel scaled up 3 times.
 fn write_overlay(path: &Path, test: &SliceSet, scratch: &Tensor, bt: &Tensor) -> Result<()> {
     let fg = test.masks.gt(0).sum_dim_intlist([1, 2].as_slice(), false, Kind::Int64);
     let i = fg.argmax(0, false).int64_value(&[]);
-    // Rows run posterior to anterior and columns left to right (RAS+): flip both.
-    let view = |t: Tensor| t.flip([0, 1]);
-    let image = view(test.images.get(i).get(0));
-    let (h, w) = (image.size()[0], image.size()[1]);
-    let scale = 3i64;
-    let panels = [view(test.masks.get(i)), view(scratch.get(i)), view(bt.get(i))];
-    let gray = Vec::<f32>::try_from(&image.contiguous().view([-1]))?;
-    let mut buf = image::RgbImage::new((3 * w * scale) as u32, (h * scale) as u32);
-    for (p, labels) in panels.iter().enumerate() {
-        let labels = Vec::<i64>::try_from(&labels.contiguous().view([-1]))?;
-        for y in 0..h {
-            for x in 0..w {
-                let k = (y * w + x) as usize;
-                let g = (gray[k].clamp(0.0, 1.0) * 255.0) as u8;
-                let mut rgb = [g; 3];
-                if labels[k] > 0 {
-                    let c = COLOURS[(labels[k] as usize - 1) % COLOURS.len()];
-                    rgb = std::array::from_fn(|j| ((u16::from(rgb[j]) + u16::from(c[j])) / 2) as u8);
-                }
-                for dy in 0..scale {
-                    for dx in 0..scale {
-                        buf.put_pixel(((p as i64 * w + x) * scale + dx) as u32, (y * scale + dy) as u32, image::Rgb(rgb));
-                    }
-                }
-            }
-        }
-    }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    buf.save(path).with_context(|| format!("cannot write {}", path.display()))
+    let image = test.images.get(i).get(0);
+    let panels = [test.masks.get(i), scratch.get(i), bt.get(i)]
+        .iter()
+        .map(|labels| {
+            let mut panel = Panel::axial(&image, 3)?;
+            panel.tint(labels)?;
+            Ok(panel)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    save_row(path, &panels)
 }

@@ -1,5 +1,10 @@
 pub mod bench;
 pub mod bt_unet_experiment;
+pub mod finetune;
 pub mod inspect;
+pub mod localise;
 pub mod localise_experiment;
 pub mod phantom;
+pub mod pretrain;
+pub mod segment;
+pub mod volumes;

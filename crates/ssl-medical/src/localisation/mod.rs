@@ -11,4 +11,6 @@ pub mod run;
 
 pub use dqn::{large_margin, localise, start_box, AgentConfig, BoxAgent, Localisation, Task};
 pub use env::{fuse_median, observe, BoxF, ACTIONS, STAY};
-pub use run::{box_scores, localise_cases, mean_box, mean_scores, phantom_cases, train_agent, BoxScores, Case, Schedule};
+pub use run::{
+    box_scores, colin27_cases, colin27_poses, localise_cases, mean_box, mean_scores, phantom_cases, train_agent, volume_case, BoxScores, Case, Schedule,
+};

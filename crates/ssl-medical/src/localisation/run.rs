@@ -3,9 +3,14 @@
 //! centroid distances of the fused boxes.
 use super::dqn::{localise, AgentConfig, BoxAgent, Localisation, Task};
 use super::env::BoxF;
-use crate::phantom::{generate, Organ, PhantomConfig};
-use crate::preprocess::Window;
+use crate::augment::Augment;
+use crate::colin27::Colin27;
+use crate::phantom::{generate, Organ, PhantomConfig, VoxelBox};
+use crate::preprocess::{resample_to_spacing, Intensity, Interpolation, Window};
+use crate::volume::{Affine, Volume};
 use anyhow::{bail, Context, Result};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use ssl_core::train::{load_encoder, OptimizerConfig, OptimizerKind, Resume, TrainConfig, TrainSummary, Trainer};
 use std::path::Path;
@@ -31,6 +36,47 @@ pub fn phantom_cases(cfg: &PhantomConfig, seeds: std::ops::Range<u64>, organ: Or
             Ok(Case { volume: Window::ABDOMEN.apply(&p.image.data)?, truth: BoxF::from_voxels(&b), spacing: p.image.spacing() })
         })
         .collect()
+}
+
+/// How far Colin27 is moved for each case of the real-data check: rotations up to 10
+/// degrees about each axis, scale 0.9-1.1, shifts up to 8% of the extent, as different head
+/// positions in a scanner would place it (no flips: left and right stay apart).
+pub fn colin27_poses() -> Augment {
+    Augment { affine: 1.0, rotate_deg: [10.0; 3], scale: [0.9, 1.1], shift: [0.08; 3], ..Augment::default() }
+}
+
+/// Colin27 moved by `poses` (one draw per seed of `seeds`), with the box of the structure
+/// `class` (of [`Colin27::classes`]) after the move: the cases of the real-data check.
+pub fn colin27_cases(brain: &Colin27, class: i64, seeds: std::ops::Range<u64>, poses: &Augment) -> Result<Vec<Case>> {
+    poses.validate()?;
+    let spacing = [brain.spacing_mm; 3];
+    seeds
+        .map(|seed| {
+            let mut rng = ChaCha8Rng::seed_from_u64(ssl_core::seed::mix(&[0xC011_2700, seed]));
+            let (image, classes) = poses.apply(&brain.image.unsqueeze(0), Some(&brain.classes), &mut rng)?;
+            let classes = classes.context("the pose keeps the labels")?;
+            let b = VoxelBox::of_mask(&classes.eq(class)).with_context(|| format!("Colin27 pose {seed}: structure {class} moved out of the volume"))?;
+            Ok(Case { volume: image.squeeze_dim(0).clamp(0.0, 1.0), truth: BoxF::from_voxels(&b), spacing })
+        })
+        .collect()
+}
+
+/// A volume read from a file on the agent's footing: resampled to `spacing_mm` isotropic and
+/// its intensities mapped into `[0, 1]`, with the box of the voxels holding `label` in its
+/// label map when one is given (an error naming the file when there are none).
+pub fn volume_case(image: &Volume, labels: Option<&Volume>, label: i64, intensity: Intensity, spacing_mm: f64) -> Result<(Tensor, Affine, Option<BoxF>)> {
+    let resampled = resample_to_spacing(image, [spacing_mm; 3], Interpolation::Linear)?;
+    let values = intensity.apply(&resampled)?;
+    let truth = match labels {
+        Some(l) => {
+            image.check_mask(l)?;
+            let ids = resample_to_spacing(l, [spacing_mm; 3], Interpolation::Nearest)?.data.round().to_kind(tch::Kind::Int64);
+            let b = VoxelBox::of_mask(&ids.eq(label)).with_context(|| format!("{}: no voxel holds label {label}", l.source.display()))?;
+            Some(BoxF::from_voxels(&b))
+        }
+        None => None,
+    };
+    Ok((values, resampled.affine, truth))
 }
 
 /// The mean of `boxes`: the agents start around it.
@@ -124,11 +170,5 @@ pub fn localise_cases(agent: &BoxAgent, cases: &[Case], prior: &BoxF, cfg: &Agen
 
 /// The mean of each score over `boxes` of `case`.
 pub fn mean_scores(boxes: &[BoxF], case: &Case) -> BoxScores {
-    let n = boxes.len().max(1) as f64;
-    let all: Vec<BoxScores> = boxes.iter().map(|b| box_scores(b, case)).collect();
-    BoxScores {
-        iou: all.iter().map(|s| s.iou).sum::<f64>() / n,
-        wall_mm: all.iter().map(|s| s.wall_mm).sum::<f64>() / n,
-        centroid_mm: all.iter().map(|s| s.centroid_mm).sum::<f64>() / n,
-    }
+    BoxScores::mean(&boxes.iter().map(|b| box_scores(b, case)).collect::<Vec<_>>())
 }

@@ -334,6 +334,12 @@ impl Default for BtUnetSettings {
 }
 
 impl BtUnetSettings {
+    /// GPU-sized: the paper's width 16; 5000 pre-training steps of 64 slice pairs, 2000
+    /// fine-tuning steps of 32 slices (learning rates as on the CPU).
+    pub fn gpu() -> Self {
+        Self { width: 16, pretrain: (5000, 64, 1e-3), finetune: (2000, 32, 3e-3), ..Self::default() }
+    }
+
     fn train_config(&self, (steps, batch, lr): (usize, usize, f64), seed: u64, optimizer: OptimizerConfig) -> TrainConfig {
         let mut t = TrainConfig::default()
             .with_schedule(steps, batch, lr, (steps / 20).max(1))

@@ -145,6 +145,37 @@ fn bt_unet_experiment_writes_its_table_and_overlay() {
     assert!(md.contains("over 2 seeds") && md.contains("Dice kidney-right") && md.contains("--label-pick showing"), "{md}");
     let png = image::open(&plot).unwrap();
     assert_eq!(png.width() % 3, 0);
+    assert!(md.contains("16 slice pairs") && md.contains("--size cpu"), "{md}");
+    // The GPU configuration: its batches (64 pairs, 32 slices), with the steps overridden.
+    let gpu_doc = dir.join("bt-gpu.md");
+    let (ok, out) = run(&[
+        "bt-unet-experiment",
+        "--size",
+        "gpu",
+        "--phantoms",
+        "2",
+        "--seeds",
+        "1",
+        "--fractions",
+        "50",
+        "--pretrain-steps",
+        "2",
+        "--finetune-steps",
+        "2",
+        "--width",
+        "4",
+        "--threads",
+        "1",
+        "--out",
+        dir.join("gpu").to_str().unwrap(),
+        "--doc",
+        gpu_doc.to_str().unwrap(),
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    let md = std::fs::read_to_string(&gpu_doc).unwrap();
+    assert!(md.contains("2 steps of 64 slice pairs") && md.contains("2 steps of 32 slices") && md.contains("--size gpu"), "{md}");
 
     let (ok, out) = run(&["bt-unet-experiment", "--fractions", "0", "--out", dir.to_str().unwrap()]);
     assert!(!ok && out.contains("percentages"), "{out}");
@@ -180,9 +211,14 @@ fn localise_experiment_writes_its_table() {
         "--threads",
         "1",
     ];
-    let (ok, out) = run(&[&args[..], &["--out", dir.to_str().unwrap(), "--doc", doc.to_str().unwrap()]].concat());
+    let plot = dir.join("img/loc.png");
+    let (ok, out) = run(&[&args[..], &["--out", dir.to_str().unwrap(), "--doc", doc.to_str().unwrap(), "--plot", plot.to_str().unwrap()]].concat());
     assert!(ok, "{out}");
     let md = std::fs::read_to_string(&doc).unwrap();
+    // One panel of boxes per structure, 4 screen pixels per voxel of the 96 x 72 phantom slice.
+    let png = image::open(&plot).unwrap();
+    assert_eq!((png.width(), png.height()), (4 * 96, 4 * 72));
+    assert!(md.contains("![boxes on the first test volume](img/loc.png)"), "{md}");
     for row in [
         "| kidney-left | start box",
         "| kidney-left | supervised, 6 steps |",

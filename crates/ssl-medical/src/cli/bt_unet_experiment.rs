@@ -1,5 +1,6 @@
 //! BT-Unet against the same U-Net from scratch, at several shares of labelled slices and
 //! several seeds: Dice, IoU and HD95 on held-out slices, a table in `docs/` and overlays.
+use super::Size;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
 use rand::SeedableRng;
@@ -46,28 +47,34 @@ pub struct Args {
     /// Colin27 is resampled to this isotropic spacing (mm).
     #[arg(long, default_value_t = 3.0)]
     pub spacing: f64,
-    /// Number of phantoms (a quarter of them, at least one, held out for testing).
-    #[arg(long, default_value_t = 12)]
-    pub phantoms: u64,
+    /// CPU-sized defaults, or the larger configuration for a GPU (`BtUnetSettings::gpu`, 40
+    /// phantoms); flags given explicitly override either.
+    #[arg(long, value_enum, default_value_t = Size::Cpu)]
+    pub size: Size,
+    /// Number of phantoms (a quarter of them, at least one, held out for testing; 12, or 40 on a GPU).
+    #[arg(long)]
+    pub phantoms: Option<u64>,
     /// Percentages of the training slices that keep their labels.
     #[arg(long, value_delimiter = ',', default_value = "5,10,25")]
     pub fractions: Vec<f64>,
     /// Seeds (each: its own pre-training, labelled subset and fine-tuning).
     #[arg(long, default_value_t = 3)]
     pub seeds: u64,
-    #[arg(long, default_value_t = BtUnetSettings::default().pretrain.0)]
-    pub pretrain_steps: usize,
-    #[arg(long, default_value_t = BtUnetSettings::default().finetune.0)]
-    pub finetune_steps: usize,
-    /// Peak learning rate of pre-training (AdamW).
-    #[arg(long, default_value_t = BtUnetSettings::default().pretrain.2)]
-    pub pretrain_lr: f64,
-    /// Peak learning rate of fine-tuning (Adam).
-    #[arg(long, default_value_t = BtUnetSettings::default().finetune.2)]
-    pub finetune_lr: f64,
-    /// First encoder width (16 in the paper).
-    #[arg(long, default_value_t = BtUnetSettings::default().width)]
-    pub width: i64,
+    /// Pre-training steps (1000; 5000 on a GPU).
+    #[arg(long)]
+    pub pretrain_steps: Option<usize>,
+    /// Fine-tuning steps (600; 2000 on a GPU).
+    #[arg(long)]
+    pub finetune_steps: Option<usize>,
+    /// Peak learning rate of pre-training (AdamW; 1e-3).
+    #[arg(long)]
+    pub pretrain_lr: Option<f64>,
+    /// Peak learning rate of fine-tuning (Adam; 3e-3).
+    #[arg(long)]
+    pub finetune_lr: Option<f64>,
+    /// First encoder width (8; 16 on a GPU, as in the paper).
+    #[arg(long)]
+    pub width: Option<i64>,
     #[arg(long, default_value = "runs/bt-unet")]
     pub out: PathBuf,
     /// Markdown table (default `docs/bt-unet-<data>.md`).
@@ -111,16 +118,28 @@ pub fn run(a: Args) -> Result<()> {
         bail!("--fractions must be percentages in (0, 100] and --seeds at least 1");
     }
     let device = ssl_core::device::setup_runtime(&a.device, a.threads)?;
-    let settings = BtUnetSettings {
-        width: a.width,
-        pretrain: (a.pretrain_steps, 16, a.pretrain_lr),
-        finetune: (a.finetune_steps, 8, a.finetune_lr),
-        ..BtUnetSettings::default()
+    let preset = match a.size {
+        Size::Cpu => BtUnetSettings::default(),
+        Size::Gpu => BtUnetSettings::gpu(),
     };
+    let settings = BtUnetSettings {
+        width: a.width.unwrap_or(preset.width),
+        pretrain: (a.pretrain_steps.unwrap_or(preset.pretrain.0), preset.pretrain.1, a.pretrain_lr.unwrap_or(preset.pretrain.2)),
+        finetune: (a.finetune_steps.unwrap_or(preset.finetune.0), preset.finetune.1, a.finetune_lr.unwrap_or(preset.finetune.2)),
+        ..preset
+    };
+    let size = match a.size {
+        Size::Cpu => "cpu",
+        Size::Gpu => "gpu",
+    };
+    let phantoms = a.phantoms.unwrap_or(match a.size {
+        Size::Cpu => 12,
+        Size::Gpu => 40,
+    });
     let multiple = 1 << settings.levels;
     let (set, name) = match a.data {
         Data::Colin27 => (colin27_slices(&a.colin27, a.spacing, multiple)?, "colin27"),
-        Data::Phantom => (phantom_slices(&PhantomConfig::default(), 0..a.phantoms.max(2), multiple)?, "phantom"),
+        Data::Phantom => (phantom_slices(&PhantomConfig::default(), 0..phantoms.max(2), multiple)?, "phantom"),
     };
     let (train_idx, test_idx) = split(&set)?;
     let (train, test) = (set.subset(&train_idx), set.subset(&test_idx));
@@ -180,7 +199,7 @@ pub fn run(a: Args) -> Result<()> {
     let classes = &set.classes[1..];
     let mut md = format!(
         "Data: {} ({} training slices, {} test slices, {} x {} px; split {}). U-Net width {} ({} levels); Barlow Twins pre-training {} steps of {} slice pairs on the training slices without labels; fine-tuning {} steps of {} slices (CE 0.4 + Dice 0.6). Means ± sd over {} seeds (each: pre-training, labelled subset, fine-tuning). Dice and IoU over all test pixels of a class, averaged over the classes ({}); HD95 in mm, mean over the test slices where truth and prediction both show the class (and over the classes that have such slices).\n\n\
-         Command: `cargo run --release -p ssl-medical -- bt-unet-experiment --data {name} --label-pick {} --seeds {} --fractions {} --pretrain-steps {} --finetune-steps {} --pretrain-lr {} --finetune-lr {} --width {}`\n\n",
+         Command: `cargo run --release -p ssl-medical -- bt-unet-experiment --data {name} --size {size} --label-pick {} --seeds {} --fractions {} --pretrain-steps {} --finetune-steps {} --pretrain-lr {} --finetune-lr {} --width {}`\n\n",
         set.source,
         train.len(),
         test.len(),
@@ -201,11 +220,11 @@ pub fn run(a: Args) -> Result<()> {
         },
         a.seeds,
         a.fractions.iter().map(|f| f.to_string()).collect::<Vec<_>>().join(","),
-        a.pretrain_steps,
-        a.finetune_steps,
-        a.pretrain_lr,
-        a.finetune_lr,
-        a.width,
+        settings.pretrain.0,
+        settings.finetune.0,
+        settings.pretrain.2,
+        settings.finetune.2,
+        settings.width,
     );
     md.push_str("| labelled | init | Dice | IoU | HD95 (mm) | missed slices |");
     for c in classes {

@@ -5,6 +5,7 @@
 //! distances of the fused boxes on held-out volumes, over seeds, and a picture of boxes. On
 //! generated abdominal CTs (organs), or on the real Colin27 MRI under random poses (AAL
 //! structures).
+use super::Size;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
 use ssl_core::train::Resume;
@@ -43,32 +44,36 @@ pub struct Args {
     /// Voxel size (mm) Colin27 is resampled to.
     #[arg(long, default_value_t = 4.0)]
     pub spacing: f64,
-    /// Labelled volumes (seeds 0..).
-    #[arg(long, default_value_t = 6)]
-    pub labelled: u64,
-    /// Unlabelled volumes (the seeds after the labelled ones).
-    #[arg(long, default_value_t = 14)]
-    pub unlabelled: u64,
-    /// Test volumes (seeds from 1000).
-    #[arg(long, default_value_t = 8)]
-    pub test: u64,
+    /// CPU-sized defaults, or the larger configuration for a GPU (`AgentConfig::gpu`, more
+    /// volumes and steps); flags given explicitly override either.
+    #[arg(long, value_enum, default_value_t = Size::Cpu)]
+    pub size: Size,
+    /// Labelled volumes (seeds 0..; 6, or 12 on a GPU).
+    #[arg(long)]
+    pub labelled: Option<u64>,
+    /// Unlabelled volumes (the seeds after the labelled ones; 14, or 28 on a GPU).
+    #[arg(long)]
+    pub unlabelled: Option<u64>,
+    /// Test volumes (seeds from 1000; 8, or 16 on a GPU).
+    #[arg(long)]
+    pub test: Option<u64>,
     /// Labelled shares (%) of the semi-supervised mixes.
     #[arg(long, value_delimiter = ',', default_value = "30,35,40")]
     pub mixes: Vec<f64>,
     #[arg(long, default_value_t = 3)]
     pub seeds: u64,
-    /// Steps of the supervised run.
-    #[arg(long, default_value_t = 800)]
-    pub steps: usize,
-    /// Steps of each continuation (semi-supervised, or labelled only).
-    #[arg(long, default_value_t = 400)]
-    pub continue_steps: usize,
+    /// Steps of the supervised run (800; 8000 on a GPU).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Steps of each continuation (semi-supervised, or labelled only; 400; 4000 on a GPU).
+    #[arg(long)]
+    pub continue_steps: Option<usize>,
     /// Agents fused per volume.
     #[arg(long, default_value_t = 6)]
     pub agents: usize,
-    /// Side of the observed cube.
-    #[arg(long, default_value_t = AgentConfig::default().side)]
-    pub side: i64,
+    /// Side of the observed cube (8; 24 on a GPU).
+    #[arg(long)]
+    pub side: Option<i64>,
     #[arg(long, default_value = "runs/localise")]
     pub out: PathBuf,
     /// The report (default `docs/localisation-<data>.md`).
@@ -90,7 +95,15 @@ fn mean_sd(v: &[f64]) -> String {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    if a.labelled == 0 || a.test == 0 || a.seeds == 0 || a.mixes.iter().any(|m| !(*m > 0.0 && *m < 100.0)) {
+    let gpu = a.size == Size::Gpu;
+    let pick = |given: Option<u64>, cpu: u64, on_gpu: u64| given.unwrap_or(if gpu { on_gpu } else { cpu });
+    let (n_labelled, n_unlabelled, n_test) = (pick(a.labelled, 6, 12), pick(a.unlabelled, 14, 28), pick(a.test, 8, 16));
+    let steps = pick(a.steps.map(|s| s as u64), 800, 8000) as usize;
+    let continue_steps = pick(a.continue_steps.map(|s| s as u64), 400, 4000) as usize;
+    let preset = if gpu { AgentConfig::gpu() } else { AgentConfig::default() };
+    let cfg = AgentConfig { side: a.side.unwrap_or(preset.side), ..preset };
+    let size = if gpu { "gpu" } else { "cpu" };
+    if n_labelled == 0 || n_test == 0 || a.seeds == 0 || a.mixes.iter().any(|m| !(*m > 0.0 && *m < 100.0)) {
         bail!("needs labelled and test volumes, a seed, and mixes strictly between 0 and 100");
     }
     let (name, default_organs) = match a.data {
@@ -116,7 +129,6 @@ pub fn run(a: Args) -> Result<()> {
     }
     let doc = a.doc.clone().unwrap_or_else(|| PathBuf::from(format!("docs/localisation-{name}.md")));
     let plot = a.plot.clone().unwrap_or_else(|| PathBuf::from(format!("docs/img/localisation-{name}.png")));
-    let cfg = AgentConfig { side: a.side, ..AgentConfig::default() };
     cfg.validate()?;
     let t0 = Instant::now();
     let data = match a.data {
@@ -128,16 +140,16 @@ pub fn run(a: Args) -> Result<()> {
     };
     let mut md = format!(
         "{data}: {} labelled, {} unlabelled, {} test volumes (other seeds). Box agent: {}^3 view of the box grown {}x, {} frames, moves of {}% ({} actions with stay), episodes of {} moves; double DQN with a dueling head, replay {}, batch {}, target synchronised every {} steps; imitation (DQfD large margin, the expert handing over as in DAgger) for {} steps, then epsilon {}->{}. Supervised: {} steps on the labelled volumes. Each continuation: {} more steps, either on the labelled volumes alone or on a mix where labelled volumes are drawn with the given share and the unlabelled ones, pseudo-labelled by the supervised agents' fused boxes, with the rest. Scores of the median of {} agents' boxes on the test volumes; mean ± sd over {} seeds (the agents' initialisation, starts and moves).\n\n\
-         Command: `cargo run --release -p ssl-medical -- localise-experiment --data {name} --labelled {} --unlabelled {} --test {} --seeds {} --steps {} --continue-steps {}`\n\n",
-        a.labelled, a.unlabelled, a.test, cfg.side, cfg.context, cfg.history, cfg.alpha * 100.0, ssl_medical::localisation::ACTIONS, cfg.episode_steps, cfg.replay, cfg.batch, cfg.target_every, cfg.imitation_steps.min(a.steps), cfg.epsilon.0, cfg.epsilon.1, a.steps, a.continue_steps, a.agents, a.seeds,
-        a.labelled, a.unlabelled, a.test, a.seeds, a.steps, a.continue_steps,
+         Command: `cargo run --release -p ssl-medical -- localise-experiment --data {name} --size {size} --labelled {} --unlabelled {} --test {} --seeds {} --steps {} --continue-steps {} --side {}`\n\n",
+        n_labelled, n_unlabelled, n_test, cfg.side, cfg.context, cfg.history, cfg.alpha * 100.0, ssl_medical::localisation::ACTIONS, cfg.episode_steps, cfg.replay, cfg.batch, cfg.target_every, cfg.imitation_steps.min(steps), cfg.epsilon.0, cfg.epsilon.1, steps, continue_steps, a.agents, a.seeds,
+        n_labelled, n_unlabelled, n_test, a.seeds, steps, continue_steps, cfg.side,
     );
     md.push_str("| structure | training | IoU | wall distance (mm) | centroid distance (mm) |\n|---|---|---|---|---|\n");
     let mut panels = Vec::new();
     for organ in &organs {
-        let labelled = cases(organ, 0..a.labelled)?;
-        let unlabelled = cases(organ, a.labelled..a.labelled + a.unlabelled)?;
-        let test = cases(organ, 1000..1000 + a.test)?;
+        let labelled = cases(organ, 0..n_labelled)?;
+        let unlabelled = cases(organ, n_labelled..n_labelled + n_unlabelled)?;
+        let test = cases(organ, 1000..1000 + n_test)?;
         let prior = mean_box(&labelled.iter().map(|c| c.truth).collect::<Vec<_>>())?;
         let tasks = |cases: &[Case], weight: f64| cases.iter().map(|c| Task { volume: c.volume.shallow_clone(), target: c.truth, weight }).collect::<Vec<_>>();
         // rows[name] = per seed (IoU, wall, centroid)
@@ -147,7 +159,7 @@ pub fn run(a: Args) -> Result<()> {
             rows[0].1.push(prior_scores);
             let dir = a.out.join(name).join(organ).join(format!("s{seed}"));
             let _ = std::fs::remove_dir_all(&dir);
-            let schedule = Schedule { steps: a.steps, lr: 5e-4, seed, checkpoint_every: a.steps };
+            let schedule = Schedule { steps, lr: 5e-4, seed, checkpoint_every: steps };
             let sup_dir = dir.join("supervised");
             let (_, agent, _) = train_agent(tasks(&labelled, 1.0), prior, &cfg, &schedule, None, &sup_dir, Resume::No, device)?;
             let found = |agent: &ssl_medical::localisation::BoxAgent| localise_cases(agent, &test, &prior, &cfg, a.agents, 77 + seed);
@@ -157,7 +169,7 @@ pub fn run(a: Args) -> Result<()> {
                 None => rows.push((name, vec![s])),
             };
             let supervised = found(&agent)?;
-            push(format!("supervised, {} steps", a.steps), score(&supervised));
+            push(format!("supervised, {} steps", steps), score(&supervised));
             if seed == 0 {
                 panels.push(box_panel(&test[0], &prior, &supervised[0].fused)?);
             }
@@ -170,9 +182,9 @@ pub fn run(a: Args) -> Result<()> {
                 .collect();
             let pseudo_quality = BoxScores::mean(&pseudo.iter().zip(&unlabelled).map(|(p, c)| box_scores(&p.truth, c)).collect::<Vec<_>>());
             push("(pseudo-labels of the unlabelled volumes)".into(), pseudo_quality);
-            let cont = Schedule { steps: a.continue_steps, ..schedule.clone() };
+            let cont = Schedule { steps: continue_steps, ..schedule.clone() };
             let (_, more, _) = train_agent(tasks(&labelled, 1.0), prior, &cfg, &cont, Some(&sup_dir), &dir.join("labelled-only"), Resume::No, device)?;
-            push(format!("supervised + {} steps on the labelled", a.continue_steps), score(&found(&more)?));
+            push(format!("supervised + {} steps on the labelled", continue_steps), score(&found(&more)?));
             for &mix in &a.mixes {
                 let share = mix / 100.0;
                 let mut mixed = tasks(&labelled, share / labelled.len() as f64);
@@ -180,7 +192,7 @@ pub fn run(a: Args) -> Result<()> {
                     mixed.extend(tasks(&pseudo, (1.0 - share) / pseudo.len() as f64));
                 }
                 let (_, semi, _) = train_agent(mixed, prior, &cfg, &cont, Some(&sup_dir), &dir.join(format!("semi-{mix}")), Resume::No, device)?;
-                push(format!("semi-supervised {mix}:{} (+{} steps)", 100.0 - mix, a.continue_steps), score(&found(&semi)?));
+                push(format!("semi-supervised {mix}:{} (+{} steps)", 100.0 - mix, continue_steps), score(&found(&semi)?));
             }
             eprintln!("{organ} seed {seed}: done [{:.0} s]", t0.elapsed().as_secs_f64());
         }

@@ -8,3 +8,12 @@ pub mod phantom;
 pub mod pretrain;
 pub mod segment;
 pub mod volumes;
+
+/// How large the experiments run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Size {
+    /// Each experiment under 30 minutes on 2 CPU cores.
+    Cpu,
+    /// The larger configuration for a GPU (hours on a CPU).
+    Gpu,
+}

@@ -34,13 +34,17 @@ impl QNet {
         Ok(Self { convs, fcs, value, advantage, side, history })
     }
 
-    /// Q-values `[N, ACTIONS]`.
+    /// Q-values `[N, ACTIONS]`, on the network's device (observations made on the CPU are
+    /// moved there).
     pub fn forward(&self, obs: &Tensor) -> Result<Tensor> {
         let s = obs.size();
         if s.len() != 5 || s[1] != self.history || s[2..] != [self.side; 3] {
             bail!("q-network: observations must be [N, {}, {s2}, {s2}, {s2}], got {s:?}", self.history, s2 = self.side);
         }
-        let mut x = obs.shallow_clone();
+        let mut x = match self.convs.first() {
+            Some(c) => obs.to_device(c.ws.device()),
+            None => obs.shallow_clone(),
+        };
         for (i, c) in self.convs.iter().enumerate() {
             x = c.forward(&x).relu();
             if i < 3 {

@@ -38,6 +38,7 @@ pub mod config;
 pub mod data;
 pub mod loader;
 pub mod pipeline;
+pub mod video;
 /// The charts (ssl-core's, drawn as PNG here).
 pub use ssl_core::plots;
 

@@ -27,6 +27,9 @@ enum Command {
     BudgetCurve(cli::budget::Args),
     /// SwAV multi-crop with and without UOTA view weighting, on clean views and with outlier local crops.
     UotaExperiment(cli::uota::Args),
+    /// Open a folder of videos (frame folders), draw batches of clip views, report them and
+    /// draw the first as frame strips.
+    Clips(cli::clips::Args),
     /// Throughput against PyTorch / torchvision from the same virtual environment.
     Bench(cli::bench::Args),
 }
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
         Command::ObjectivesTable(a) => cli::table::run(a),
         Command::BudgetCurve(a) => cli::budget::run(a),
         Command::UotaExperiment(a) => cli::uota::run(a),
+        Command::Clips(a) => cli::clips::run(a),
         Command::Bench(a) => cli::bench::run(a),
     };
     ssl_core::cli::exit_code(result)

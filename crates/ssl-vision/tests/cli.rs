@@ -629,3 +629,53 @@ fn checkpoints_are_verified_and_nonsense_settings_refused() {
     }
     std::fs::remove_dir_all(&d).ok();
 }
+
+#[test]
+fn clips_reads_frame_folders_draws_batches_and_frame_strips() {
+    let dir = tmp("clips");
+    let videos = dir.join("videos");
+    // Three RGB videos of moving squares (12, 9 and 4 frames of 20 x 24), frames named 0..n.
+    for (v, n) in [12usize, 9, 4].iter().enumerate() {
+        let folder = videos.join(format!("video-{v}"));
+        std::fs::create_dir_all(&folder).unwrap();
+        for f in 0..*n {
+            let img = image::RgbImage::from_fn(24, 20, |x, y| {
+                let inside = (x as usize).abs_diff(4 + f) < 3 && (y as usize).abs_diff(10) < 3;
+                if inside {
+                    image::Rgb([220, 40 * v as u8, 30])
+                } else {
+                    image::Rgb([20, 20, 60])
+                }
+            });
+            img.save(folder.join(format!("{f}.png"))).unwrap();
+        }
+    }
+    // A clip of 4 frames at stride 2 spans 7 frames: the 4-frame video is too short.
+    fails(&["clips", "--data", s(&videos), "--frames", "4", "--stride", "2", "--batch", "2"], "video-2: 4 frames, a clip needs 7");
+    let strip = dir.join("strip.png");
+    let out = ok(&[
+        "clips",
+        "--data",
+        s(&videos),
+        "--frames",
+        "4",
+        "--stride",
+        "2",
+        "--batch",
+        "2",
+        "--batches",
+        "2",
+        "--size",
+        "16",
+        "--skip-bad",
+        "--strip",
+        s(&strip),
+    ]);
+    assert!(out.contains("2 videos, 21 frames, 3 channel(s), 1 left out") && out.contains("left out:") && out.contains("video-2"), "{out}");
+    assert!(out.contains("batch 1: 2 views of [2, 3, 4, 16, 16]"), "{out}");
+    // Rows: 2 videos x 2 views; columns: 4 frames, each 16 px and a 2 px gap.
+    let png = image::open(&strip).unwrap();
+    assert_eq!((png.width(), png.height()), (4 * 18, 4 * 18));
+    fails(&["clips", "--data", s(&dir.join("none"))], "no such folder");
+    fails(&["clips", "--data", s(&videos), "--frames", "0"], "at least one frame");
+}

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 pub mod bench;
 pub mod budget;
+pub mod clips;
 pub mod demo;
 pub mod eval;
 pub mod experiment;

@@ -5,10 +5,10 @@ mod idx;
 mod image_folder;
 mod image_set;
 mod image_source;
-mod streamed_folder;
+pub(crate) mod streamed_folder;
 
 pub use idx::{read_idx, IdxArray};
-pub use image_folder::{read_image_folder, to_chw, to_image, IMAGES};
+pub use image_folder::{decode_file, read_image_folder, to_chw, to_image, IMAGES};
 pub use image_set::ImageSet;
 pub use image_source::ImageSource;
 pub use ssl_core::data::FolderListing;

@@ -23,8 +23,8 @@ pub struct StreamedFolder {
     replaced: Mutex<BTreeMap<usize, String>>,
 }
 
-/// Size and channel count from the header only.
-fn header(path: &Path) -> Result<((u32, u32), usize)> {
+/// Size and channel count from the header only (shared with the frame folders of videos).
+pub(crate) fn header(path: &Path) -> Result<((u32, u32), usize)> {
     let reader = image::ImageReader::open(path)
         .with_context(|| format!("{}: cannot open the file", path.display()))?
         .with_guessed_format()

@@ -1,0 +1,220 @@
+//! Videos stored as folders of frames (one PNG, JPEG or PGM file per frame, in the order
+//! of their names, numbers compared as numbers): the layout extracted frames usually have,
+//! and the one `datasets/fetch-video.sh` writes. Only the headers are read when a folder is
+//! opened; frames are decoded when a clip needs them.
+use crate::augment::Image;
+use crate::data::streamed_folder::header;
+use crate::data::{decode_file, to_image};
+use anyhow::{bail, Context, Result};
+use std::cmp::Ordering;
+use std::path::{Path, PathBuf};
+
+/// Extensions of frame files.
+pub const FRAME_EXTENSIONS: [&str; 5] = ["png", "jpg", "jpeg", "pgm", "ppm"];
+
+/// One video: its frame files, in order, all of one size.
+#[derive(Debug, Clone)]
+pub struct FrameVideo {
+    /// The folder.
+    pub dir: PathBuf,
+    /// Frame files in playing order.
+    pub frames: Vec<PathBuf>,
+    /// `(height, width)` of every frame.
+    pub size: (usize, usize),
+    /// Class index (the class folder it lies in), if the layout has classes.
+    pub label: Option<i64>,
+}
+
+/// A collection of videos as frame folders: `root/<video>/<frames>` (no labels) or
+/// `root/<class>/<video>/<frames>` (labels from the class folders, in sorted name order).
+#[derive(Debug)]
+pub struct VideoFolder {
+    /// The folder opened.
+    pub root: PathBuf,
+    /// The videos, sorted by path.
+    pub videos: Vec<FrameVideo>,
+    /// Class names by label; empty without classes.
+    pub class_names: Vec<String>,
+    /// 1 when every frame is grey-scale, else 3.
+    pub channels: usize,
+    /// Videos left out (with `skip_bad`), each with the reason.
+    pub skipped: Vec<String>,
+}
+
+/// Compares file names with runs of digits taken as numbers (`frame2` before `frame10`).
+pub fn natural_order(a: &str, b: &str) -> Ordering {
+    let (mut x, mut y) = (a.chars().peekable(), b.chars().peekable());
+    loop {
+        match (x.peek().copied(), y.peek().copied()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(p), Some(q)) if p.is_ascii_digit() && q.is_ascii_digit() => {
+                let run = |it: &mut std::iter::Peekable<std::str::Chars>| {
+                    let mut s = String::new();
+                    while let Some(c) = it.peek().copied().filter(char::is_ascii_digit) {
+                        s.push(c);
+                        it.next();
+                    }
+                    s
+                };
+                let (m, n) = (run(&mut x), run(&mut y));
+                let (mt, nt) = (m.trim_start_matches('0'), n.trim_start_matches('0'));
+                let order = mt.len().cmp(&nt.len()).then_with(|| mt.cmp(nt)).then_with(|| m.len().cmp(&n.len()));
+                if order != Ordering::Equal {
+                    return order;
+                }
+            }
+            (Some(p), Some(q)) => {
+                if p != q {
+                    return p.cmp(&q);
+                }
+                x.next();
+                y.next();
+            }
+        }
+    }
+}
+
+/// The visible entries of `dir`, sorted in natural order.
+fn entries(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("{}: cannot list the folder", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .collect();
+    out.sort_by(|a, b| natural_order(&a.to_string_lossy(), &b.to_string_lossy()));
+    Ok(out)
+}
+
+fn is_frame(p: &Path) -> bool {
+    p.is_file() && p.extension().is_some_and(|e| FRAME_EXTENSIONS.contains(&e.to_string_lossy().to_ascii_lowercase().as_str()))
+}
+
+/// Reads a video folder's frame list and every frame's header: all frames must be readable
+/// and of one size.
+fn open_video(dir: &Path, label: Option<i64>) -> Result<(FrameVideo, bool)> {
+    let frames: Vec<PathBuf> = entries(dir)?.into_iter().filter(|p| is_frame(p)).collect();
+    if frames.is_empty() {
+        bail!("{}: no frames (PNG, JPEG or PGM files) in the video folder", dir.display());
+    }
+    let ((w, h), mut grey) = {
+        let (size, channels) = header(&frames[0])?;
+        (size, channels < 3)
+    };
+    for f in &frames[1..] {
+        let ((fw, fh), channels) = header(f)?;
+        if (fw, fh) != (w, h) {
+            bail!("{}: the frame is {fw}x{fh}, the video's first frame {}x{h} (frames of one video must share a size)", f.display(), w);
+        }
+        grey &= channels < 3;
+    }
+    Ok((FrameVideo { dir: dir.to_path_buf(), frames, size: (h as usize, w as usize), label }, grey))
+}
+
+impl VideoFolder {
+    /// Opens `root`: each sub-folder holding frames is a video; sub-folders holding only
+    /// folders are classes of videos. A video that cannot be read (no frames, an unreadable
+    /// frame header, frames of mixed sizes) is an error naming the file, or with `skip_bad`
+    /// is left out and listed in [`VideoFolder::skipped`].
+    pub fn open(root: &Path, skip_bad: bool) -> Result<Self> {
+        if !root.is_dir() {
+            bail!("{}: no such folder", root.display());
+        }
+        let subdirs: Vec<PathBuf> = entries(root)?.into_iter().filter(|p| p.is_dir()).collect();
+        if subdirs.is_empty() {
+            bail!("{}: no video folders (expected <video>/<frames> or <class>/<video>/<frames>)", root.display());
+        }
+        let holds_frames = |d: &Path| entries(d).map(|e| e.iter().any(|p| is_frame(p))).unwrap_or(false);
+        let classes = !subdirs.iter().any(|d| holds_frames(d));
+        let mut dirs: Vec<(PathBuf, Option<i64>)> = Vec::new();
+        let mut class_names = Vec::new();
+        if classes {
+            for (c, class) in subdirs.iter().enumerate() {
+                class_names.push(class.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+                dirs.extend(entries(class)?.into_iter().filter(|p| p.is_dir()).map(|d| (d, Some(c as i64))));
+            }
+        } else {
+            dirs = subdirs.into_iter().map(|d| (d, None)).collect();
+        }
+        let (mut videos, mut skipped, mut grey) = (Vec::new(), Vec::new(), true);
+        for (dir, label) in dirs {
+            match open_video(&dir, label) {
+                Ok((v, g)) => {
+                    grey &= g;
+                    videos.push(v);
+                }
+                Err(e) if skip_bad => skipped.push(format!("{e:#}")),
+                Err(e) => return Err(e.context("--skip-bad leaves such videos out and reports them")),
+            }
+        }
+        if videos.is_empty() {
+            bail!("{}: none of its video folders could be read{}", root.display(), skipped.first().map(|s| format!(" (first: {s})")).unwrap_or_default());
+        }
+        Ok(Self { root: root.to_path_buf(), videos, class_names, channels: if grey { 1 } else { 3 }, skipped })
+    }
+
+    /// Number of videos.
+    pub fn len(&self) -> usize {
+        self.videos.len()
+    }
+
+    /// Whether there are no videos (never, once opened).
+    pub fn is_empty(&self) -> bool {
+        self.videos.is_empty()
+    }
+
+    /// Frame `f` of video `v`, as floats in `[0, 1]` with the folder's channel count.
+    pub fn frame(&self, v: usize, f: usize) -> Result<Image> {
+        let video = &self.videos[v];
+        let path = video.frames.get(f).with_context(|| format!("{}: no frame {f} (it has {})", video.dir.display(), video.frames.len()))?;
+        let img = decode_file(path)?;
+        let (h, w) = (img.height() as usize, img.width() as usize);
+        if (h, w) != video.size {
+            bail!("{}: decodes to {w}x{h}, its header said {}x{} (the file changed?)", path.display(), video.size.1, video.size.0);
+        }
+        Ok(to_image(&img, self.channels))
+    }
+
+    /// Keeps only the videos with at least `frames` frames; the others are an error naming
+    /// the first, or with `skip_bad` are left out and listed in [`VideoFolder::skipped`].
+    pub fn require_frames(&mut self, frames: usize, skip_bad: bool) -> Result<()> {
+        let short: Vec<usize> = (0..self.len()).filter(|&v| self.videos[v].frames.len() < frames).collect();
+        if let Some(&first) = short.first() {
+            let v = &self.videos[first];
+            let why = format!("{}: {} frames, a clip needs {frames}", v.dir.display(), v.frames.len());
+            if !skip_bad {
+                bail!("{why} ({} such videos; --skip-bad leaves them out)", short.len());
+            }
+            for &s in short.iter().rev() {
+                let v = self.videos.remove(s);
+                self.skipped.push(format!("{}: {} frames, a clip needs {frames}", v.dir.display(), v.frames.len()));
+            }
+            if self.videos.is_empty() {
+                bail!("{}: no video has the {frames} frames a clip needs", self.root.display());
+            }
+        }
+        Ok(())
+    }
+
+    /// A digest of the videos (paths below the root, frame counts, sizes and byte lengths
+    /// of the frames): a resumed run may read the same videos from elsewhere, not others.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"video-folder");
+        h.update((self.channels as u64).to_le_bytes());
+        for v in &self.videos {
+            let rel = v.dir.strip_prefix(&self.root).unwrap_or(&v.dir);
+            h.update(rel.to_string_lossy().as_bytes());
+            h.update([0]);
+            h.update((v.size.0 as u64).to_le_bytes());
+            h.update((v.size.1 as u64).to_le_bytes());
+            h.update(v.label.unwrap_or(-1).to_le_bytes());
+            for f in &v.frames {
+                h.update(std::fs::metadata(f).map(|m| m.len()).unwrap_or(u64::MAX).to_le_bytes());
+            }
+        }
+        ssl_core::train::hex(&h.finalize())
+    }
+}

@@ -42,8 +42,12 @@ pub mod video;
 /// The charts (ssl-core's, drawn as PNG here).
 pub use ssl_core::plots;
 
-/// The methods and backbones `ssl-vision` can train: ssl-core's (the image crate adds
-/// its own here).
+/// The methods and backbones `ssl-vision` can train: ssl-core's, and the 3-D ResNets for
+/// clips ([`video::video_backbones`]).
 pub fn registry() -> ssl_core::Registry {
-    ssl_core::Registry::core()
+    let mut r = ssl_core::Registry::core();
+    for b in video::video_backbones() {
+        r.register_backbone(b).expect("video backbone names are new");
+    }
+    r
 }

@@ -3,7 +3,30 @@
 pub mod clip;
 pub mod frames;
 pub mod loader;
+pub mod resnet3d;
 
 pub use clip::{augment_clip, ClipSpec};
 pub use frames::{natural_order, FrameVideo, VideoFolder, FRAME_EXTENSIONS};
 pub use loader::{ClipLoader, ClipPlan};
+pub use resnet3d::{Resnet3dKind, VideoResNet};
+
+use ssl_core::registry::BackboneSpec;
+
+/// The 3-D backbones for clips `[N, C, T, H, W]`, with torchvision's names
+/// (`small_image_stem` keeps the spatial resolution in the stem, for 32-64 px clips).
+pub fn video_backbones() -> Vec<BackboneSpec> {
+    vec![
+        BackboneSpec {
+            name: "r3d-18",
+            summary: "R3D-18 for clips [N, C, T, H, W]: 3x3x3 residual blocks, widths 64-512 (torchvision.models.video.r3d_18's names)",
+            min_input: 16,
+            build: |p, c| Ok(Box::new(VideoResNet::new(p, Resnet3dKind::R3d18, c.in_channels, c.small_image_stem))),
+        },
+        BackboneSpec {
+            name: "r2plus1d-18",
+            summary: "R(2+1)D-18 for clips [N, C, T, H, W]: 1x3x3 spatial then 3x1x1 temporal convolutions (torchvision.models.video.r2plus1d_18's names)",
+            min_input: 16,
+            build: |p, c| Ok(Box::new(VideoResNet::new(p, Resnet3dKind::R2Plus1d18, c.in_channels, c.small_image_stem))),
+        },
+    ]
+}

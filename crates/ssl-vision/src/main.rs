@@ -30,6 +30,9 @@ enum Command {
     /// Open a folder of videos (frame folders), draw batches of clip views, report them and
     /// draw the first as frame strips.
     Clips(cli::clips::Args),
+    /// Write the generated motion benchmark: real objects moving over real clips, eight motion
+    /// classes; plain, static-bias and cross-view splits.
+    MotionBenchmark(cli::motion_benchmark::Args),
     /// Throughput against PyTorch / torchvision from the same virtual environment.
     Bench(cli::bench::Args),
 }
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
         Command::BudgetCurve(a) => cli::budget::run(a),
         Command::UotaExperiment(a) => cli::uota::run(a),
         Command::Clips(a) => cli::clips::run(a),
+        Command::MotionBenchmark(a) => cli::motion_benchmark::run(a),
         Command::Bench(a) => cli::bench::run(a),
     };
     ssl_core::cli::exit_code(result)

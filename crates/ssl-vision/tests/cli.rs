@@ -679,3 +679,68 @@ fn clips_reads_frame_folders_draws_batches_and_frame_strips() {
     fails(&["clips", "--data", s(&dir.join("none"))], "no such folder");
     fails(&["clips", "--data", s(&videos), "--frames", "0"], "at least one frame");
 }
+
+#[test]
+fn motion_benchmark_writes_splits_that_clips_reads() {
+    let dir = tmp("motion-bench");
+    let objects = dir.join("objects");
+    std::fs::create_dir_all(&objects).unwrap();
+    dataset(&objects);
+    // Two background videos of 20 grey frames with a moving gradient.
+    for v in 0..2u32 {
+        let folder = dir.join("backgrounds").join(format!("bg-{v}"));
+        std::fs::create_dir_all(&folder).unwrap();
+        for f in 0..20u32 {
+            image::GrayImage::from_fn(40, 30, |x, y| image::Luma([((x * 3 + y * 2 + f * 5 + v * 60) % 200) as u8]))
+                .save(folder.join(format!("{f}.png")))
+                .unwrap();
+        }
+    }
+    let (out, backgrounds) = (dir.join("motion"), dir.join("backgrounds"));
+    let args = [
+        "motion-benchmark",
+        "--objects",
+        s(&objects),
+        "--backgrounds",
+        s(&backgrounds),
+        "--out",
+        s(&out),
+        "--train-per-class",
+        "2",
+        "--test-per-class",
+        "1",
+        "--frames",
+        "8",
+        "--size",
+        "24",
+        "--background-frames",
+        "20",
+    ];
+    let text = ok(&args);
+    assert!(text.contains("wrote 72 generated clips of 8 frames (24 x 24)") && text.contains("cross-view/test: 1 clips per class, cameras [55.0]"), "{text}");
+    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("benchmark.json")).unwrap()).unwrap();
+    assert_eq!(manifest["generated"], true);
+    let listing = ok(&[
+        "clips",
+        "--data",
+        s(&out.join("static-bias/train")),
+        "--frames",
+        "8",
+        "--stride",
+        "1",
+        "--batch",
+        "4",
+        "--batches",
+        "1",
+        "--size",
+        "24",
+        "--no-augment",
+    ]);
+    assert!(listing.contains("16 videos, 128 frames, 1 channel(s), classes [\"away\", \"down\", \"left\", \"right\", \"towards\", \"turn-anticlockwise\", \"turn-clockwise\", \"up\"]"), "{listing}");
+    // Too few background frames for a clip; a missing object dataset.
+    let mut short = args.to_vec();
+    *short.last_mut().unwrap() = "4";
+    fails(&short, "at least --frames background frames");
+    fails(&["motion-benchmark", "--objects", s(&dir.join("none")), "--backgrounds", s(&dir.join("backgrounds")), "--out", s(&out)], "no such file or folder");
+    assert!(out.join("benchmark.json").exists(), "a failed run keeps the benchmark already written");
+}

@@ -172,3 +172,132 @@ fn broken_video_folders_are_errors_naming_the_file_or_skipped() {
     let err = VideoFolder::open(&root.join("empty"), false).unwrap_err().to_string();
     assert!(err.contains("no video folders"), "{err}");
 }
+
+// ---- the generated motion benchmark ----
+
+use ssl_vision::video::{render_clip, standard_parts, write_benchmark, BackgroundRule, Motion, MotionConfig};
+use tch::{Kind, Tensor};
+
+/// A bright bar (the object) and a black background of 20 frames.
+fn bar_and_black() -> (Tensor, Tensor) {
+    let bar = Tensor::zeros([28, 28], (Kind::Float, tch::Device::Cpu));
+    let _ = bar.narrow(0, 4, 20).narrow(1, 11, 6).fill_(1.0);
+    (bar, Tensor::zeros([20, 1, 48, 48], (Kind::Float, tch::Device::Cpu)))
+}
+
+/// Per frame: the object's area (pixels above 0.5), centroid (x right, y up) and the angle of
+/// its long axis (radians, anticlockwise from +x, y up), from image moments.
+fn measure(clip: &Tensor) -> Vec<(f64, f64, f64, f64)> {
+    let (t, h, w) = (clip.size()[0], clip.size()[2], clip.size()[3]);
+    (0..t)
+        .map(|f| {
+            let m = Vec::<f32>::try_from(&clip.get(f).get(0).gt(0.5).to_kind(Kind::Float).contiguous().view([-1])).unwrap();
+            let pts: Vec<(f64, f64)> =
+                m.iter().enumerate().filter(|(_, v)| **v > 0.0).map(|(i, _)| ((i as i64 % w) as f64, (h - 1 - i as i64 / w) as f64)).collect();
+            let n = pts.len() as f64;
+            let (cx, cy) = (pts.iter().map(|p| p.0).sum::<f64>() / n, pts.iter().map(|p| p.1).sum::<f64>() / n);
+            let (mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0);
+            for (x, y) in &pts {
+                sxx += (x - cx).powi(2);
+                syy += (y - cy).powi(2);
+                sxy += (x - cx) * (y - cy);
+            }
+            (n, cx, cy, 0.5 * (2.0 * sxy).atan2(sxx - syy))
+        })
+        .collect()
+}
+
+fn render(motion: Motion, camera: f64, seed: u64) -> Tensor {
+    let (bar, black) = bar_and_black();
+    let cfg = MotionConfig { frames: 8, size: 48, jitter: 0.0, ..MotionConfig::default() };
+    render_clip(&bar, &black, motion, camera, &cfg, &mut ChaCha8Rng::seed_from_u64(seed)).unwrap()
+}
+
+#[test]
+fn motions_move_the_object_as_their_names_say() {
+    let right = measure(&render(Motion::Right, 0.0, 1));
+    assert!(right.windows(2).all(|w| w[1].1 > w[0].1), "x rises: {right:?}");
+    assert!((right[0].2 - right[7].2).abs() < 1.0, "y stays: {right:?}");
+    let up = measure(&render(Motion::Up, 0.0, 1));
+    assert!(up.windows(2).all(|w| w[1].2 > w[0].2), "y rises: {up:?}");
+    let left = measure(&render(Motion::Left, 0.0, 1));
+    assert!(left[7].1 < left[0].1);
+    let towards = measure(&render(Motion::Towards, 0.0, 1));
+    assert!(towards[7].0 > 1.5 * towards[0].0, "it grows: {towards:?}");
+    let away = measure(&render(Motion::Away, 0.0, 1));
+    assert!(away[7].0 < 0.75 * away[0].0, "it shrinks: {away:?}");
+    // Turns: the centre stays, the long axis turns (anticlockwise: the angle rises).
+    for (motion, sign) in [(Motion::TurnAnticlockwise, 1.0), (Motion::TurnClockwise, -1.0)] {
+        let m = measure(&render(motion, 0.0, 2));
+        assert!((m[0].1 - m[7].1).abs() < 1.0 && (m[0].2 - m[7].2).abs() < 1.0, "{motion:?}: {m:?}");
+        let step = |a: f64, b: f64| {
+            // Axis angles are defined modulo pi.
+            let d = b - a;
+            (d + std::f64::consts::FRAC_PI_2).rem_euclid(std::f64::consts::PI) - std::f64::consts::FRAC_PI_2
+        };
+        let turned: f64 = m.windows(2).map(|w| step(w[0].3, w[1].3)).sum();
+        assert!(sign * turned > 1.0, "{motion:?} turned by {turned} radians");
+    }
+    // Seen from 55 degrees, the same rightward motion covers less of the frame (cos 55 = 0.57)
+    // and the object looks narrower.
+    let side = measure(&render(Motion::Right, 55.0, 1));
+    let (dx0, dx55) = (right[7].1 - right[0].1, side[7].1 - side[0].1);
+    assert!(dx55 > 0.0 && dx55 < 0.8 * dx0, "{dx0} vs {dx55}");
+    // Seen from the side, motion towards the camera at angle 0 becomes sideways motion.
+    let towards_side = measure(&render(Motion::Towards, 55.0, 1));
+    assert!((towards_side[7].1 - towards_side[0].1).abs() > 4.0, "{towards_side:?}");
+    // Determined by the seed.
+    assert!(render(Motion::Up, 25.0, 9).equal(&render(Motion::Up, 25.0, 9)));
+    assert!(!render(Motion::Up, 25.0, 9).equal(&render(Motion::Up, 25.0, 10)));
+    // Bad settings and inputs are errors.
+    let (bar, black) = bar_and_black();
+    let cfg = MotionConfig { frames: 30, ..MotionConfig::default() };
+    assert!(render_clip(&bar, &black, Motion::Up, 0.0, &cfg, &mut ChaCha8Rng::seed_from_u64(0)).unwrap_err().to_string().contains("T >= 30"));
+    assert!(render_clip(&bar, &black, Motion::Up, 85.0, &MotionConfig::default(), &mut ChaCha8Rng::seed_from_u64(0)).is_err());
+}
+
+#[test]
+fn benchmark_splits_are_frame_folders_with_their_rules() {
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let tied: Vec<usize> = (0..20).map(|_| BackgroundRule::TiedToClass(1.0).pick(3, 5, &mut rng)).collect();
+    assert!(tied.iter().all(|&b| b == 3));
+    let random: Vec<usize> = (0..40).map(|_| BackgroundRule::Random.pick(3, 5, &mut rng)).collect();
+    assert!((0..5).all(|b| random.contains(&b)));
+
+    let root = tmp("motion");
+    let out = root.join("bench");
+    // Backgrounds of distinct constant brightness, so each clip shows which one it got.
+    let backgrounds: Vec<Tensor> = (0..4).map(|b| Tensor::full([20, 1, 40, 40], 0.1 + 0.05 * b as f64, (Kind::Float, tch::Device::Cpu))).collect();
+    let (bar, _) = bar_and_black();
+    let cfg = MotionConfig { frames: 6, size: 24, ..MotionConfig::default() };
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("old.txt"), b"an earlier benchmark").unwrap();
+    // A failing run (backgrounds shorter than a clip) leaves the earlier benchmark as it was.
+    let short = vec![Tensor::zeros([3, 1, 40, 40], (Kind::Float, tch::Device::Cpu))];
+    let parts = standard_parts(2, 1);
+    assert!(write_benchmark(&out, &[bar.shallow_clone()], &[bar.shallow_clone()], &short, &parts, &cfg, 0, serde_json::json!({})).is_err());
+    assert!(out.join("old.txt").exists() && !root.join("bench.partial").exists());
+
+    let n =
+        write_benchmark(&out, &[bar.shallow_clone()], &[bar.shallow_clone()], &backgrounds, &parts, &cfg, 7, serde_json::json!({"objects": "a bar"})).unwrap();
+    assert_eq!(n, 8 * (2 + 1) * 3);
+    assert!(!out.join("old.txt").exists());
+    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("benchmark.json")).unwrap()).unwrap();
+    assert_eq!(manifest["generated"], true);
+    for part in ["plain/train", "static-bias/test", "cross-view/test"] {
+        let set = VideoFolder::open(&out.join(part), false).unwrap();
+        assert_eq!(set.class_names.len(), 8, "{part}");
+        assert!(set.videos.iter().all(|v| v.frames.len() == 6 && v.size == (24, 24)));
+    }
+    // Static bias: the training clips of a class share its background (here every clip, p = 0.9
+    // for 2 clips per class makes a mismatch rare but possible: count the matches).
+    let set = VideoFolder::open(&out.join("static-bias/train"), false).unwrap();
+    let corner = |v: usize| (f64::from(set.frame(v, 0).unwrap().data[0]) * 255.0).round();
+    let mut matches = 0;
+    for (v, video) in set.videos.iter().enumerate() {
+        let class = Motion::ALL.iter().find(|m| m.name() == set.class_names[video.label.unwrap() as usize]).unwrap();
+        let expected = ((0.1 + 0.05 * (class.label() % 4) as f64) * 255.0).round();
+        matches += usize::from((corner(v) - expected).abs() <= 1.0);
+    }
+    assert!(matches >= 12, "{matches} of 16 static-bias training clips show their class's background");
+}

@@ -39,6 +39,9 @@ pub struct Args {
     pub skip_bad: bool,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Show the frames as they are: whole, no flip, no colour change (to look at the data).
+    #[arg(long)]
+    pub no_augment: bool,
     /// Draw the first batch's clips as frame strips (one row per clip) into this PNG.
     #[arg(long)]
     pub strip: Option<PathBuf>,
@@ -66,6 +69,14 @@ pub fn run(a: Args) -> Result<()> {
     }
     let mut augment = AugmentConfig::default();
     augment.size = a.size;
+    if a.no_augment {
+        augment.crop_scale = (1.0, 1.0);
+        augment.crop_ratio = (1.0, 1.0);
+        augment.flip_p = 0.0;
+        augment.jitter_p = 0.0;
+        augment.grayscale_p = 0.0;
+        augment.blur_p = 0.0;
+    }
     let (mean, std) = (augment.mean.clone(), augment.std.clone());
     let plan = ClipPlan { clip, augment, views: a.views };
     let mut loader = ClipLoader::new(Arc::new(set), plan, a.batch, a.seed)?;

@@ -5,6 +5,7 @@ pub mod clips;
 pub mod demo;
 pub mod eval;
 pub mod experiment;
+pub mod motion_benchmark;
 pub mod pretrain;
 pub mod summary;
 pub mod table;

@@ -1,13 +1,17 @@
 //! Video: clips read from frame folders, sampled with a temporal stride, augmented
 //! consistently across their frames, and batched as `[N, C, T, H, W]` in parallel.
+pub mod benchmark;
 pub mod clip;
 pub mod frames;
 pub mod loader;
+pub mod motion;
 pub mod resnet3d;
 
+pub use benchmark::{standard_parts, write_benchmark, write_clip, Part};
 pub use clip::{augment_clip, ClipSpec};
 pub use frames::{natural_order, FrameVideo, VideoFolder, FRAME_EXTENSIONS};
 pub use loader::{ClipLoader, ClipPlan};
+pub use motion::{render_clip, BackgroundRule, Motion, MotionConfig};
 pub use resnet3d::{Resnet3dKind, VideoResNet};
 
 use ssl_core::registry::BackboneSpec;

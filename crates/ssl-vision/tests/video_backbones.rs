@@ -14,7 +14,7 @@ fn fixture() -> serde_json::Value {
 fn build(kind: &str, small: bool) -> (nn::VarStore, Box<dyn ssl_core::blocks::Backbone>) {
     tch::manual_seed(3);
     let vs = nn::VarStore::new(Device::Cpu);
-    let cfg = BackboneConfig::new(kind, 3).with_small_image_stem(small);
+    let cfg = BackboneConfig::new(kind, 3).with_shape(64, 4).with_small_image_stem(small);
     let b = ssl_vision::registry().build_backbone(&vs.root(), &cfg).unwrap();
     (vs, b)
 }
@@ -49,6 +49,13 @@ fn clips_give_512_features_and_the_small_stem_keeps_resolution() {
         let again = tch::no_grad(|| net.forward_t(&x, false));
         assert!(f.allclose(&again, 1e-6, 1e-6, false));
     }
+    // A narrower network for CPU-sized runs: the same names, features 8 x width wide.
+    let vs = nn::VarStore::new(Device::Cpu);
+    let narrow = ssl_vision::registry().build_backbone(&vs.root(), &BackboneConfig::new("r2plus1d-18", 1).with_shape(8, 4)).unwrap();
+    assert_eq!(narrow.out_dim(), 64);
+    assert!(vs.variables().contains_key("layer4.1.conv2.0.3.weight"));
+    let x = Tensor::randn([2, 1, 4, 32, 32], (Kind::Float, Device::Cpu));
+    assert_eq!(tch::no_grad(|| narrow.forward_t(&x, false)).size(), [2, 64]);
     // Gradients reach the stem: the network trains end to end.
     let (vs, net) = build("r2plus1d-18", true);
     let x = Tensor::randn([2, 3, 4, 16, 16], (Kind::Float, Device::Cpu));

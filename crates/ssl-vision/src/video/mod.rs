@@ -16,21 +16,22 @@ pub use resnet3d::{Resnet3dKind, VideoResNet};
 
 use ssl_core::registry::BackboneSpec;
 
-/// The 3-D backbones for clips `[N, C, T, H, W]`, with torchvision's names
-/// (`small_image_stem` keeps the spatial resolution in the stem, for 32-64 px clips).
+/// The 3-D backbones for clips `[N, C, T, H, W]`, with torchvision's names: `width` is the
+/// first stage's (64 for torchvision's shapes, smaller for CPU-sized runs);
+/// `small_image_stem` keeps the spatial resolution in the stem, for 32-64 px clips.
 pub fn video_backbones() -> Vec<BackboneSpec> {
     vec![
         BackboneSpec {
             name: "r3d-18",
-            summary: "R3D-18 for clips [N, C, T, H, W]: 3x3x3 residual blocks, widths 64-512 (torchvision.models.video.r3d_18's names)",
+            summary: "R3D-18 for clips [N, C, T, H, W]: 3x3x3 residual blocks, widths w-8w (torchvision.models.video.r3d_18's names; its shapes at width 64)",
             min_input: 16,
-            build: |p, c| Ok(Box::new(VideoResNet::new(p, Resnet3dKind::R3d18, c.in_channels, c.small_image_stem))),
+            build: |p, c| Ok(Box::new(VideoResNet::new(p, Resnet3dKind::R3d18, c.in_channels, c.width, c.small_image_stem)?)),
         },
         BackboneSpec {
             name: "r2plus1d-18",
-            summary: "R(2+1)D-18 for clips [N, C, T, H, W]: 1x3x3 spatial then 3x1x1 temporal convolutions (torchvision.models.video.r2plus1d_18's names)",
+            summary: "R(2+1)D-18 for clips [N, C, T, H, W]: 1x3x3 spatial then 3x1x1 temporal convolutions (torchvision.models.video.r2plus1d_18's names; its shapes at width 64)",
             min_input: 16,
-            build: |p, c| Ok(Box::new(VideoResNet::new(p, Resnet3dKind::R2Plus1d18, c.in_channels, c.small_image_stem))),
+            build: |p, c| Ok(Box::new(VideoResNet::new(p, Resnet3dKind::R2Plus1d18, c.in_channels, c.width, c.small_image_stem)?)),
         },
     ]
 }

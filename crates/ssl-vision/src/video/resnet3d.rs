@@ -4,7 +4,8 @@
 //! 3-D convolution factored into a spatial 1x3x3 and a temporal 3x1x1 one, with the middle
 //! width chosen to keep the parameter count of the 3-D one). A small-input stem (spatial
 //! stride 1 instead of 2) suits clips of 32-64 px; it keeps every name and shape, only the
-//! stride differs.
+//! stride differs. The width (64 in torchvision) can be made smaller for CPU-sized runs:
+//! the names stay, the shapes scale (such weights no longer load into torchvision).
 use anyhow::{bail, Result};
 use ssl_core::blocks::Backbone;
 use tch::nn::{self, ConvConfigND, Module};
@@ -116,32 +117,40 @@ enum Stem {
     R2Plus1d { spatial: nn::Conv3D, bn1: nn::BatchNorm, temporal: nn::Conv3D, bn2: nn::BatchNorm },
 }
 
-/// A 3-D ResNet-18 (blocks 2, 2, 2, 2; widths 64 to 512) giving pooled 512-d clip features.
+/// A 3-D ResNet-18 (blocks 2, 2, 2, 2; widths w, 2w, 4w, 8w, torchvision's w = 64) giving
+/// pooled 8w-d clip features.
 #[derive(Debug)]
 pub struct VideoResNet {
     stem: Stem,
     layers: Vec<Vec<Block>>,
     kind: Resnet3dKind,
+    out_dim: i64,
 }
 
 impl VideoResNet {
-    /// Under `p` (variables named as torchvision's), for clips of `in_channels` channels; with
-    /// `small_input` the stem keeps the spatial resolution (stride 1 instead of 2).
-    pub fn new(p: &nn::Path, kind: Resnet3dKind, in_channels: i64, small_input: bool) -> Self {
+    /// Under `p` (variables named as torchvision's), for clips of `in_channels` channels, first
+    /// stage `width` wide (64: torchvision's shapes); with `small_input` the stem keeps the
+    /// spatial resolution (stride 1 instead of 2).
+    pub fn new(p: &nn::Path, kind: Resnet3dKind, in_channels: i64, width: i64, small_input: bool) -> Result<Self> {
+        if !(4..=1024).contains(&width) {
+            bail!("3-D ResNet: width must be between 4 and 1024 (64 is torchvision's), got {width}");
+        }
         let s = if small_input { 1 } else { 2 };
+        // R(2+1)D's stem widens to 45 channels before 64 in torchvision: the same ratio.
+        let stem_mid = (45 * width) / 64;
         let stem = match kind {
             Resnet3dKind::R3d18 => {
-                Stem::R3d { conv: conv(p / "stem" / "0", in_channels, 64, [3, 7, 7], [1, s, s], [1, 3, 3]), bn: batch_norm3d(p / "stem" / "1", 64) }
+                Stem::R3d { conv: conv(p / "stem" / "0", in_channels, width, [3, 7, 7], [1, s, s], [1, 3, 3]), bn: batch_norm3d(p / "stem" / "1", width) }
             }
             Resnet3dKind::R2Plus1d18 => Stem::R2Plus1d {
-                spatial: conv(p / "stem" / "0", in_channels, 45, [1, 7, 7], [1, s, s], [0, 3, 3]),
-                bn1: batch_norm3d(p / "stem" / "1", 45),
-                temporal: conv(p / "stem" / "3", 45, 64, [3, 1, 1], [1, 1, 1], [1, 0, 0]),
-                bn2: batch_norm3d(p / "stem" / "4", 64),
+                spatial: conv(p / "stem" / "0", in_channels, stem_mid, [1, 7, 7], [1, s, s], [0, 3, 3]),
+                bn1: batch_norm3d(p / "stem" / "1", stem_mid),
+                temporal: conv(p / "stem" / "3", stem_mid, width, [3, 1, 1], [1, 1, 1], [1, 0, 0]),
+                bn2: batch_norm3d(p / "stem" / "4", width),
             },
         };
-        let widths = [64, 128, 256, 512];
-        let mut c_in = 64;
+        let widths = [width, 2 * width, 4 * width, 8 * width];
+        let mut c_in = width;
         let mut layers = Vec::new();
         for (l, &w) in widths.iter().enumerate() {
             let lp = p / format!("layer{}", l + 1);
@@ -149,7 +158,7 @@ impl VideoResNet {
             layers.push(vec![Block::new(&lp / "0", kind, c_in, w, stride), Block::new(&lp / "1", kind, w, w, 1)]);
             c_in = w;
         }
-        Self { stem, layers, kind }
+        Ok(Self { stem, layers, kind, out_dim: 8 * width })
     }
 
     /// Which network this is.
@@ -182,12 +191,12 @@ impl VideoResNet {
 }
 
 impl Backbone for VideoResNet {
-    /// Clip features `[N, 512]`: the last stage averaged over time and space.
+    /// Clip features `[N, 8w]`: the last stage averaged over time and space.
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
         self.feature_map(xs, train).mean_dim([2, 3, 4].as_slice(), false, xs.kind())
     }
 
     fn out_dim(&self) -> i64 {
-        512
+        self.out_dim
     }
 }

@@ -33,6 +33,9 @@ enum Command {
     /// Write the generated motion benchmark: real objects moving over real clips, eight motion
     /// classes; plain, static-bias and cross-view splits.
     MotionBenchmark(cli::motion_benchmark::Args),
+    /// Video pre-training (a method on a 3-D backbone) against raw pixels and random encoders
+    /// on a labelled video folder: kNN, linear probe, retrieval recall@k.
+    VideoBaseline(cli::video_baseline::Args),
     /// Throughput against PyTorch / torchvision from the same virtual environment.
     Bench(cli::bench::Args),
 }
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         Command::UotaExperiment(a) => cli::uota::run(a),
         Command::Clips(a) => cli::clips::run(a),
         Command::MotionBenchmark(a) => cli::motion_benchmark::run(a),
+        Command::VideoBaseline(a) => cli::video_baseline::run(a),
         Command::Bench(a) => cli::bench::run(a),
     };
     ssl_core::cli::exit_code(result)

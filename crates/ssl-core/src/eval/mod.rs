@@ -1,14 +1,16 @@
-//! Evaluation of frozen features: weighted kNN, linear probe, embeddings export, and
-//! verification metrics (EER, minDCF) of scored trials.
+//! Evaluation of frozen features: weighted kNN, linear probe, retrieval recall@k,
+//! embeddings export, and verification metrics (EER, minDCF) of scored trials.
 
 mod embeddings;
 mod knn;
 mod linear_probe;
+mod retrieval;
 mod verification;
 
 pub use embeddings::{export_embeddings, extract_features, pca_2d};
 pub use knn::{knn_accuracy, KnnConfig};
 pub use linear_probe::{linear_probe, mean_std, LinearProbeConfig, LinearProbeResult, ProbeRun};
+pub use retrieval::retrieval_recall;
 pub use verification::{det_curve, equal_error_rate, min_dcf, verification_report, DcfParams, VerificationReport, WithInterval};
 
 use anyhow::{bail, Result};

@@ -10,3 +10,4 @@ pub mod pretrain;
 pub mod summary;
 pub mod table;
 pub mod uota;
+pub mod video_baseline;

@@ -5,6 +5,7 @@ pub mod clip;
 pub mod frames;
 pub mod loader;
 pub mod motion;
+pub mod pipeline;
 pub mod resnet3d;
 
 pub use benchmark::{standard_parts, write_benchmark, write_clip, Part};
@@ -12,6 +13,7 @@ pub use clip::{augment_clip, ClipSpec};
 pub use frames::{natural_order, FrameVideo, VideoFolder, FRAME_EXTENSIONS};
 pub use loader::{ClipLoader, ClipPlan};
 pub use motion::{render_clip, BackgroundRule, Motion, MotionConfig};
+pub use pipeline::{centre_clips, clip_features, pretrain_video, score_features, VideoPretrainConfig, VideoScores};
 pub use resnet3d::{Resnet3dKind, VideoResNet};
 
 use ssl_core::registry::BackboneSpec;

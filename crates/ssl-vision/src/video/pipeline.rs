@@ -1,0 +1,187 @@
+//! Video pre-training and evaluation on the shared run: any registered method on clip views
+//! of a 3-D backbone, and frozen clip features scored by kNN, the linear probe and
+//! clip-to-clip retrieval (recall@k), next to the no-learning baselines.
+use super::clip::ClipSpec;
+use super::frames::VideoFolder;
+use super::loader::{ClipLoader, ClipPlan};
+use crate::augment::{augment, AugmentConfig};
+use anyhow::{bail, Result};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use ssl_core::blocks::{Backbone, BackboneConfig};
+use ssl_core::eval::{extract_features, knn_accuracy, linear_probe, retrieval_recall, KnnConfig, LinearProbeConfig};
+use ssl_core::method::Method;
+use ssl_core::registry::MethodConfig;
+use ssl_core::train::{OptimizerConfig, OptimizerKind, Resume, TrainConfig, TrainSummary, Trainer};
+use std::path::Path;
+use std::sync::Arc;
+use tch::{nn, Device, Tensor};
+
+/// How a video encoder is pre-trained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VideoPretrainConfig {
+    /// A registered method (`moco-v2`, `simclr`, `byol`, ...).
+    pub method: String,
+    /// A registered 3-D backbone (`r3d-18`, `r2plus1d-18`).
+    pub backbone: String,
+    /// The backbone's first-stage width (64: torchvision's shapes).
+    pub width: i64,
+    /// Frames per clip.
+    pub frames: usize,
+    /// Frames between clip frames.
+    pub stride: usize,
+    /// Side of the square crops.
+    pub size: usize,
+    /// Clips per video (temporal views).
+    pub views: usize,
+    /// Videos per step.
+    pub batch: usize,
+    /// Optimiser steps.
+    pub steps: usize,
+    /// Peak learning rate (AdamW, warm-up then cosine).
+    pub lr: f64,
+    /// Seed of the initialisation, the clips and their augmentations.
+    pub seed: u64,
+    /// Memory-bank size of methods that keep one (`moco-v2`); small data sets need a small one.
+    pub queue: usize,
+}
+
+impl Default for VideoPretrainConfig {
+    /// CPU-sized: MoCo v2 on R3D-18 of width 16 (small-input stem), 8 frames at stride 2 of
+    /// 32 x 32, two clips per video, 16 videos per step, 300 steps at 1e-3, a queue of 1024.
+    fn default() -> Self {
+        Self {
+            method: "moco-v2".into(),
+            backbone: "r3d-18".into(),
+            width: 16,
+            frames: 8,
+            stride: 2,
+            size: 32,
+            views: 2,
+            batch: 16,
+            steps: 300,
+            lr: 1e-3,
+            seed: 0,
+            queue: 1024,
+        }
+    }
+}
+
+impl VideoPretrainConfig {
+    /// Which frames make a clip.
+    pub fn clip(&self) -> ClipSpec {
+        ClipSpec { frames: self.frames, stride: self.stride }
+    }
+
+    /// The training augmentation of a clip: SimCLR's crop, flip, jitter and grey-scale.
+    pub fn augment(&self) -> AugmentConfig {
+        let mut a = AugmentConfig::default();
+        a.size = self.size;
+        a
+    }
+
+    /// The method's configuration: the 3-D backbone, heads of 128, the queue where it applies.
+    pub fn method_config(&self, channels: usize) -> MethodConfig {
+        let backbone = BackboneConfig::new(self.backbone.clone(), channels as i64).with_shape(self.width, 4).with_small_image_stem(true);
+        let mut m = MethodConfig::default().with_backbone(backbone).with_heads(256, 128, 256);
+        if self.method == "moco-v2" {
+            m = m.with_option("queue_size", self.queue);
+        }
+        m
+    }
+
+    /// The method with freshly initialised weights (seeded).
+    pub fn build(&self, channels: usize, device: Device) -> Result<(nn::VarStore, Box<dyn Method>)> {
+        tch::manual_seed(self.seed as i64);
+        let vs = nn::VarStore::new(device);
+        let method = crate::registry().build_method(&self.method, &vs, &self.method_config(channels))?;
+        Ok((vs, method))
+    }
+
+    /// Checks the settings.
+    pub fn validate(&self) -> Result<()> {
+        self.clip().validate()?;
+        if self.views < 2 || self.batch < 2 || self.steps == 0 || !(self.lr.is_finite() && self.lr > 0.0) {
+            bail!("video pre-training needs at least 2 views, a batch of 2 or more, steps and a positive learning rate");
+        }
+        self.augment().validate()
+    }
+}
+
+/// Pre-trains on the videos of `set` (labels unused) in the run folder `out`.
+pub fn pretrain_video(
+    cfg: &VideoPretrainConfig,
+    set: Arc<VideoFolder>,
+    out: &Path,
+    device: Device,
+    resume: Resume,
+) -> Result<(nn::VarStore, Box<dyn Method>, TrainSummary)> {
+    cfg.validate()?;
+    let (vs, mut method) = cfg.build(set.channels, device)?;
+    let plan = ClipPlan { clip: cfg.clip(), augment: cfg.augment(), views: cfg.views };
+    let fingerprint = set.fingerprint();
+    let mut loader = ClipLoader::new(set, plan, cfg.batch, cfg.seed)?;
+    let mut train = TrainConfig::default()
+        .with_schedule(cfg.steps, cfg.batch, cfg.lr, (cfg.steps / 10).max(1))
+        .with_seed(cfg.seed)
+        .with_optimizer(OptimizerConfig::new(OptimizerKind::Adamw))
+        .with_checkpoint_every(cfg.steps.max(1));
+    train.progress = false;
+    train.log_every = (cfg.steps / 10).max(1);
+    let summary = Trainer::for_run(train, out.to_path_buf(), cfg, device)?.with_data_fingerprint(fingerprint).fit(&vs, method.as_mut(), &mut loader, resume)?;
+    Ok((vs, method, summary))
+}
+
+/// The evaluation input of every video: its centre clip (the frames around the middle), each
+/// frame whole, resized to `size` and normalised as in training; and the labels.
+pub fn centre_clips(set: &VideoFolder, clip: ClipSpec, size: usize) -> Result<(Tensor, Tensor)> {
+    clip.validate()?;
+    let mut plain = AugmentConfig::default();
+    plain.size = size;
+    (plain.crop_scale, plain.crop_ratio, plain.flip_p, plain.jitter_p, plain.grayscale_p, plain.blur_p) = ((1.0, 1.0), (1.0, 1.0), 0.0, 0.0, 0.0, 0.0);
+    let mut clips = Vec::with_capacity(set.len());
+    let mut labels = Vec::with_capacity(set.len());
+    for (v, video) in set.videos.iter().enumerate() {
+        if video.frames.len() < clip.span() {
+            bail!("{}: {} frames, a clip needs {}", video.dir.display(), video.frames.len(), clip.span());
+        }
+        let Some(label) = video.label else { bail!("{}: evaluation needs labelled videos (<class>/<video>/<frames>)", set.root.display()) };
+        let start = (video.frames.len() - clip.span()) / 2;
+        let mut frames = Vec::with_capacity(clip.frames);
+        for k in 0..clip.frames {
+            let img = augment(&set.frame(v, start + k * clip.stride)?, &plain, &mut ChaCha8Rng::seed_from_u64(0));
+            frames.push(Tensor::from_slice(&img.data).view([img.channels as i64, size as i64, size as i64]));
+        }
+        // [C, T, H, W]
+        clips.push(Tensor::stack(&frames, 1));
+        labels.push(label);
+    }
+    Ok((Tensor::stack(&clips, 0), Tensor::from_slice(&labels)))
+}
+
+/// Scores of frozen clip features.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VideoScores {
+    /// Weighted kNN (k 20, temperature 0.07), top-1 accuracy.
+    pub knn: f64,
+    /// Linear probe test accuracy.
+    pub linear: f64,
+    /// Clip-to-clip retrieval, recall@1, @5, @10.
+    pub recall: [f64; 3],
+}
+
+/// Scores train / test features: kNN, linear probe, retrieval.
+pub fn score_features(ftr: &Tensor, ytr: &Tensor, fte: &Tensor, yte: &Tensor, probe_seed: u64) -> Result<VideoScores> {
+    let knn = knn_accuracy(ftr, ytr, fte, yte, KnnConfig::new(20, 0.07))?;
+    let mut probe_cfg = LinearProbeConfig::default();
+    probe_cfg.seed = probe_seed;
+    let probe = linear_probe(ftr, ytr, fte, yte, &probe_cfg)?;
+    let r = retrieval_recall(ftr, ytr, fte, yte, &[1, 5, 10])?;
+    Ok(VideoScores { knn, linear: probe.test_accuracy, recall: [r[0], r[1], r[2]] })
+}
+
+/// Features of `clips` by a frozen backbone (evaluation mode, 32 clips at a time).
+pub fn clip_features(backbone: &dyn Backbone, clips: &Tensor, device: Device) -> Tensor {
+    extract_features(backbone, clips, 32, device)
+}

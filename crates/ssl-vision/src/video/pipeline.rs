@@ -76,9 +76,7 @@ impl VideoPretrainConfig {
 
     /// The training augmentation of a clip: SimCLR's crop, flip, jitter and grey-scale.
     pub fn augment(&self) -> AugmentConfig {
-        let mut a = AugmentConfig::default();
-        a.size = self.size;
-        a
+        AugmentConfig { size: self.size, ..AugmentConfig::default() }
     }
 
     /// The method's configuration: the 3-D backbone, heads of 128, the queue where it applies.
@@ -137,9 +135,16 @@ pub fn pretrain_video(
 /// frame whole, resized to `size` and normalised as in training; and the labels.
 pub fn centre_clips(set: &VideoFolder, clip: ClipSpec, size: usize) -> Result<(Tensor, Tensor)> {
     clip.validate()?;
-    let mut plain = AugmentConfig::default();
-    plain.size = size;
-    (plain.crop_scale, plain.crop_ratio, plain.flip_p, plain.jitter_p, plain.grayscale_p, plain.blur_p) = ((1.0, 1.0), (1.0, 1.0), 0.0, 0.0, 0.0, 0.0);
+    let plain = AugmentConfig {
+        size,
+        crop_scale: (1.0, 1.0),
+        crop_ratio: (1.0, 1.0),
+        flip_p: 0.0,
+        jitter_p: 0.0,
+        grayscale_p: 0.0,
+        blur_p: 0.0,
+        ..AugmentConfig::default()
+    };
     let mut clips = Vec::with_capacity(set.len());
     let mut labels = Vec::with_capacity(set.len());
     for (v, video) in set.videos.iter().enumerate() {

@@ -744,3 +744,56 @@ fn motion_benchmark_writes_splits_that_clips_reads() {
     fails(&["motion-benchmark", "--objects", s(&dir.join("none")), "--backgrounds", s(&dir.join("backgrounds")), "--out", s(&out)], "no such file or folder");
     assert!(out.join("benchmark.json").exists(), "a failed run keeps the benchmark already written");
 }
+
+#[test]
+fn video_baseline_writes_its_table() {
+    let dir = tmp("video-baseline");
+    // Two classes (a dot moving right or down) of 6 training and 2 test videos, 8 frames each.
+    for (part, n) in [("train", 6usize), ("test", 2)] {
+        for (c, class) in ["right", "down"].iter().enumerate() {
+            for v in 0..n {
+                let folder = dir.join("data").join(part).join(class).join(format!("v{v}"));
+                std::fs::create_dir_all(&folder).unwrap();
+                for f in 0..8u32 {
+                    let (x0, y0) = if c == 0 { (2 + f, 5 + v as u32) } else { (5 + v as u32, 2 + f) };
+                    image::GrayImage::from_fn(16, 16, |x, y| image::Luma([if x.abs_diff(x0) < 2 && y.abs_diff(y0) < 2 { 230 } else { 20 }]))
+                        .save(folder.join(format!("{f}.png")))
+                        .unwrap();
+                }
+            }
+        }
+    }
+    let doc = dir.join("vb.md");
+    let out = ok(&[
+        "video-baseline",
+        "--data",
+        s(&dir.join("data")),
+        "--width",
+        "4",
+        "--frames",
+        "4",
+        "--stride",
+        "2",
+        "--size",
+        "16",
+        "--batch",
+        "4",
+        "--steps",
+        "2",
+        "--seeds",
+        "1",
+        "--threads",
+        "1",
+        "--out",
+        s(&dir.join("runs")),
+        "--doc",
+        s(&doc),
+    ]);
+    let md = std::fs::read_to_string(&doc).unwrap();
+    for row in ["| raw pixels (centre clip, flattened) |", "| random r3d-18 (width 4) |", "| moco-v2 pre-trained, 2 steps |"] {
+        assert!(md.contains(row), "{row} missing:\n{md}\n{out}");
+    }
+    assert!(md.contains("12 training and 4 test videos, 2 classes") && md.contains("Chance is 50.0%"), "{md}");
+    fails(&["video-baseline", "--data", s(&dir.join("none")), "--steps", "2"], "no such folder");
+    fails(&["video-baseline", "--data", s(&dir.join("data")), "--frames", "8", "--stride", "2", "--steps", "2"], "a clip needs 15");
+}

@@ -301,3 +301,78 @@ fn benchmark_splits_are_frame_folders_with_their_rules() {
     }
     assert!(matches >= 12, "{matches} of 16 static-bias training clips show their class's background");
 }
+
+// ---- pre-training and evaluation on clips ----
+
+use ssl_core::train::Resume;
+use ssl_vision::video::{centre_clips, clip_features, pretrain_video, score_features, VideoPretrainConfig};
+
+/// `classes` x `per_class` videos of 10 RGB frames: a square moving right (class 0) or down
+/// (class 1), each video its own colour and start.
+fn moving_squares(root: &Path, per_class: usize, seed: u64) {
+    for class in 0..2usize {
+        for v in 0..per_class {
+            let dir = root.join(["right", "down"][class]).join(format!("v{v}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let (r, g) = ((40 + 50 * v + 13 * seed as usize) % 255, (90 + 30 * v) % 255);
+            for f in 0..10usize {
+                let (x0, y0) = if class == 0 { (2 + f, 6 + v % 3) } else { (6 + v % 3, 2 + f) };
+                let img = image::RgbImage::from_fn(20, 20, |x, y| {
+                    let inside = (x as usize).abs_diff(x0 + 2) < 3 && (y as usize).abs_diff(y0 + 2) < 3;
+                    if inside {
+                        image::Rgb([r as u8, g as u8, 200])
+                    } else {
+                        image::Rgb([10, 10, 10])
+                    }
+                });
+                img.save(dir.join(format!("{f}.png"))).unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn video_pretraining_lowers_its_loss_and_clips_are_scored() {
+    let root = tmp("pretrain");
+    moving_squares(&root.join("train"), 6, 0);
+    moving_squares(&root.join("test"), 3, 1);
+    let train = Arc::new(VideoFolder::open(&root.join("train"), false).unwrap());
+    let test = VideoFolder::open(&root.join("test"), false).unwrap();
+    // Mild crops, no colour changes: each video's colour and path tell it apart, so the
+    // contrastive loss can fall within a few steps.
+    let mut mild = AugmentConfig::default();
+    (mild.crop_scale, mild.jitter_p, mild.grayscale_p) = ((0.6, 1.0), 0.0, 0.0);
+    let cfg = VideoPretrainConfig {
+        method: "simclr".into(),
+        width: 4,
+        frames: 4,
+        stride: 2,
+        size: 16,
+        batch: 8,
+        steps: 30,
+        lr: 3e-3,
+        clip_augment: mild,
+        ..VideoPretrainConfig::default()
+    };
+    let (_, method, summary) = pretrain_video(&cfg, train.clone(), &root.join("run"), tch::Device::Cpu, Resume::No).unwrap();
+    let (first, last) = (summary.first_loss.unwrap(), summary.final_loss);
+    assert!(last < first, "SimCLR on clips: loss {first} -> {last}");
+    let (xtr, ytr) = centre_clips(&train, cfg.clip(), cfg.size).unwrap();
+    assert_eq!(xtr.size(), [12, 3, 4, 16, 16]);
+    assert_eq!(Vec::<i64>::try_from(&ytr).unwrap(), [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1]);
+    let (xte, yte) = centre_clips(&test, cfg.clip(), cfg.size).unwrap();
+    let (ftr, fte) = (clip_features(method.backbone(), &xtr, tch::Device::Cpu), clip_features(method.backbone(), &xte, tch::Device::Cpu));
+    assert_eq!(ftr.size(), [12, 32]);
+    let s = score_features(&ftr, &ytr, &fte, &yte, 0).unwrap();
+    for v in [s.knn, s.linear, s.recall[0], s.recall[1], s.recall[2]] {
+        assert!((0.0..=1.0).contains(&v), "{s:?}");
+    }
+    assert!(s.recall[0] <= s.recall[1] && s.recall[1] <= s.recall[2], "{s:?}");
+    // Clips need labelled videos and enough frames.
+    let err = centre_clips(&train, ssl_vision::video::ClipSpec { frames: 6, stride: 2 }, 16).unwrap_err().to_string();
+    assert!(err.contains("10 frames, a clip needs 11"), "{err}");
+    let flat = root.join("flat");
+    write_video(&flat.join("a"), 10, (8, 8), "png");
+    let err = centre_clips(&VideoFolder::open(&flat, false).unwrap(), cfg.clip(), 8).unwrap_err().to_string();
+    assert!(err.contains("labelled videos"), "{err}");
+}

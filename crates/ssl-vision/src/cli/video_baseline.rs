@@ -76,6 +76,9 @@ pub fn run(a: Args) -> Result<()> {
     cfg.validate()?;
     let train = Arc::new(VideoFolder::open(&a.data.join("train"), false)?);
     let test = VideoFolder::open(&a.data.join("test"), false)?;
+    if train.len() < 10 {
+        bail!("{}: {} training videos; retrieval recall@10 needs at least 10", a.data.join("train").display(), train.len());
+    }
     if train.class_names != test.class_names {
         bail!("{}: train and test hold different classes ({:?} vs {:?})", a.data.display(), train.class_names, test.class_names);
     }

@@ -45,6 +45,9 @@ pub struct VideoPretrainConfig {
     pub seed: u64,
     /// Memory-bank size of methods that keep one (`moco-v2`); small data sets need a small one.
     pub queue: usize,
+    /// The augmentation of each clip (its `size` is replaced by [`VideoPretrainConfig::size`]);
+    /// SimCLR's crop, flip, jitter and grey-scale by default.
+    pub clip_augment: AugmentConfig,
 }
 
 impl Default for VideoPretrainConfig {
@@ -64,6 +67,7 @@ impl Default for VideoPretrainConfig {
             lr: 1e-3,
             seed: 0,
             queue: 1024,
+            clip_augment: AugmentConfig::default(),
         }
     }
 }
@@ -74,9 +78,9 @@ impl VideoPretrainConfig {
         ClipSpec { frames: self.frames, stride: self.stride }
     }
 
-    /// The training augmentation of a clip: SimCLR's crop, flip, jitter and grey-scale.
+    /// The training augmentation of a clip, at the clips' size.
     pub fn augment(&self) -> AugmentConfig {
-        AugmentConfig { size: self.size, ..AugmentConfig::default() }
+        AugmentConfig { size: self.size, ..self.clip_augment.clone() }
     }
 
     /// The method's configuration: the 3-D backbone, heads of 128, the queue where it applies.

@@ -23,7 +23,7 @@ pub fn imagenet_augment() -> AugmentConfig {
 }
 
 /// The thread counts measured: 1, 2 and all cores, without repeats.
-fn thread_counts() -> Vec<usize> {
+pub(super) fn thread_counts() -> Vec<usize> {
     let mut t = vec![1, 2, ssl_core::device::usable_cores()];
     t.sort_unstable();
     t.dedup();

@@ -1,6 +1,7 @@
 //! Throughput benchmarks, each against the reference a user would otherwise pick, run in
 //! the same invocation and reported as a ratio (ours / reference; > 1 means faster).
 mod augment;
+mod clips;
 mod decode;
 mod epoch;
 mod train_step;
@@ -27,6 +28,9 @@ pub enum Which {
     Epoch,
     /// The training step alone and beside one CPU-bound competing process, both sides.
     Contention,
+    /// Clips read from frame folders + two augmented clip views per video, at 1, 2 and all
+    /// threads, against PIL + torchvision v2 video transforms in a DataLoader.
+    Clips,
 }
 
 #[derive(Parser, Debug)]
@@ -73,6 +77,12 @@ pub struct Args {
     /// Where the epoch benchmark writes its PNG folder and its run.
     #[arg(long, default_value = "runs/bench-epoch")]
     pub work: PathBuf,
+    /// Folder of videos as frame folders for the clip benchmark (datasets/fetch-video.sh).
+    #[arg(long, default_value = "datasets/cache/video/frames")]
+    pub frames: PathBuf,
+    /// Videos per thread count in the clip benchmark (each two clips).
+    #[arg(long, default_value_t = 96)]
+    pub clip_count: usize,
     /// Also write the results as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -98,6 +108,9 @@ pub fn run(a: Args) -> Result<()> {
     if all || a.which == Which::TrainStep {
         results.push(train_step::run(&a, train_step::Layout::Contiguous, false)?);
         results.push(train_step::run(&a, train_step::Layout::ChannelsLast, false)?);
+    }
+    if all || a.which == Which::Clips {
+        results.extend(clips::run(&a)?);
     }
     if all || a.which == Which::Epoch {
         results.push(epoch::run(&a)?);

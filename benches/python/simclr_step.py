@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """PyTorch reference for the SimCLR training-step benchmark.
 
-ResNet-18 adapted to 32x32 inputs (3x3 stem, no max-pool, 512-d features),
+ResNet-18 adapted to 32x32 inputs (3x3 stem, no max-pool, 512-d features), or with
+--arch r3d_18 / r2plus1d_18 a video ResNet with the small-input stem on clips of --frames x 32 x 32,
 projector 512-512(BN, ReLU)-128, NT-Xent loss (t=0.2), SGD with momentum.
 Prints one JSON line with the measured throughput (and with --count-flops the
 forward + backward FLOPs of one step, counted by torch.utils.flop_counter).
@@ -16,10 +17,15 @@ import torch.nn.functional as F
 import torchvision
 
 
-def make_model():
-    backbone = torchvision.models.resnet18(weights=None)
-    backbone.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
-    backbone.maxpool = nn.Identity()
+def make_model(arch="resnet18"):
+    if arch == "resnet18":
+        backbone = torchvision.models.resnet18(weights=None)
+        backbone.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
+        backbone.maxpool = nn.Identity()
+    else:
+        # A video ResNet with the small-input stem: spatial stride 1 in the stem.
+        backbone = getattr(torchvision.models.video, arch)(weights=None)
+        backbone.stem[0].stride = (1, 1, 1)
     backbone.fc = nn.Identity()
     projector = nn.Sequential(
         nn.Linear(512, 512, bias=False),
@@ -50,6 +56,8 @@ def main():
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--channels-last", action="store_true", help="NHWC memory format for the model and inputs")
     ap.add_argument("--count-flops", action="store_true", help="also count one step's FLOPs (FlopCounterMode)")
+    ap.add_argument("--arch", choices=["resnet18", "r3d_18", "r2plus1d_18"], default="resnet18")
+    ap.add_argument("--frames", type=int, default=8, help="clip length of the video networks")
     args = ap.parse_args()
 
     if args.threads is not None:
@@ -57,10 +65,11 @@ def main():
     device = torch.device(args.device)
     torch.manual_seed(0)
 
-    model = make_model().to(device).train()
+    model = make_model(args.arch).to(device).train()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-6)
-    x1 = torch.randn(args.batch, 3, 32, 32, device=device)
-    x2 = torch.randn(args.batch, 3, 32, 32, device=device)
+    shape = (args.batch, 3, 32, 32) if args.arch == "resnet18" else (args.batch, 3, args.frames, 32, 32)
+    x1 = torch.randn(*shape, device=device)
+    x2 = torch.randn(*shape, device=device)
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
         x1 = x1.contiguous(memory_format=torch.channels_last)
@@ -94,6 +103,7 @@ def main():
 
     print(json.dumps({
         "impl": "pytorch",
+        "arch": args.arch,
         "batch": args.batch,
         "steps": args.steps,
         "seconds": round(seconds, 6),

@@ -31,6 +31,8 @@ pub enum Which {
     /// Clips read from frame folders + two augmented clip views per video, at 1, 2 and all
     /// threads, against PIL + torchvision v2 video transforms in a DataLoader.
     Clips,
+    /// The SimCLR step of R3D-18 and R(2+1)D-18 on 8-frame clips against PyTorch.
+    VideoStep,
 }
 
 #[derive(Parser, Debug)]
@@ -83,6 +85,9 @@ pub struct Args {
     /// Videos per thread count in the clip benchmark (each two clips).
     #[arg(long, default_value_t = 96)]
     pub clip_count: usize,
+    /// Clips per view in the video training-step benchmark.
+    #[arg(long, default_value_t = 8)]
+    pub video_batch: i64,
     /// Also write the results as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -111,6 +116,10 @@ pub fn run(a: Args) -> Result<()> {
     }
     if all || a.which == Which::Clips {
         results.extend(clips::run(&a)?);
+    }
+    if all || a.which == Which::VideoStep {
+        results.push(train_step::run_video(&a, "r3d-18")?);
+        results.push(train_step::run_video(&a, "r2plus1d-18")?);
     }
     if all || a.which == Which::Epoch {
         results.push(epoch::run(&a)?);

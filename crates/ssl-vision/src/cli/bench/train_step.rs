@@ -156,3 +156,70 @@ pub fn run(a: &Args, layout: Layout, compete: bool) -> Result<serde_json::Value>
     );
     Ok(r)
 }
+
+/// The SimCLR step of a 3-D backbone at torchvision's width (`r3d-18` or `r2plus1d-18`, the
+/// small-input stem) on clips of 8 x 32 x 32, against PyTorch's torchvision video ResNet with
+/// the same projector and loss.
+pub fn run_video(a: &Args, kind: &str) -> Result<serde_json::Value> {
+    const FRAMES: i64 = 8;
+    if a.video_batch < 2 || a.steps == 0 {
+        bail!("the video training-step benchmark needs --video-batch >= 2 and --steps >= 1");
+    }
+    let threads = if a.threads == 0 { ssl_core::device::free_cores() as i32 } else { a.threads };
+    tch::set_num_threads(threads);
+    let device = ssl_core::device::parse_device(&a.device)?;
+    tch::manual_seed(0);
+    let vs = nn::VarStore::new(device);
+    let cfg = MethodConfig::default()
+        .with_backbone(BackboneConfig::new(kind, 3).with_shape(64, 4).with_small_image_stem(true))
+        .with_heads(512, 128, MethodConfig::default().predictor_hidden)
+        .with_option("temperature", 0.2);
+    let mut method = ssl_vision::registry().build_method("simclr", &vs, &cfg)?;
+    let shape = [a.video_batch, 3, FRAMES, 32, 32];
+    let batch = Batch::from_views(vec![Tensor::f_randn(shape, (Kind::Float, device))?, Tensor::f_randn(shape, (Kind::Float, device))?])?;
+    let mut opt = Optimizer::new(OptimizerConfig::new(OptimizerKind::Sgd).with_momentum(0.9).with_weight_decay(1e-6), vs.variables());
+    let mut step = |i: usize| -> Result<()> {
+        opt.zero_grad();
+        let ctx = StepContext::new(i, a.warmup + a.steps, i as u64);
+        method.loss(&batch, &ctx)?.mean_total().f_backward()?;
+        opt.step(0.1);
+        if let Device::Cuda(i) = device {
+            tch::Cuda::synchronize(i as i64);
+        }
+        Ok(())
+    };
+    for i in 0..a.warmup {
+        step(i)?;
+    }
+    let t0 = Instant::now();
+    for i in 0..a.steps {
+        step(a.warmup + i)?;
+    }
+    let ours = a.steps as f64 / t0.elapsed().as_secs_f64();
+    let arch = if kind == "r3d-18" { "r3d_18" } else { "r2plus1d_18" };
+    let mut args = vec![
+        "--arch".into(),
+        arch.into(),
+        "--frames".into(),
+        FRAMES.to_string(),
+        "--batch".into(),
+        a.video_batch.to_string(),
+        "--steps".into(),
+        a.steps.to_string(),
+        "--warmup".into(),
+        a.warmup.to_string(),
+        "--device".into(),
+        if device == Device::Cpu { "cpu".into() } else { "cuda".into() },
+    ];
+    if a.threads > 0 {
+        args.extend(["--threads".into(), a.threads.to_string()]);
+    }
+    let reference = python(a, "simclr_step.py", &args)?;
+    let theirs = reference["steps_per_second"].as_f64().context("reference gave no steps_per_second")?;
+    println!("video training step ({kind}, SimCLR, {} clips x 2 views of {FRAMES}x32x32): ours {ours:.3} steps/s ({threads} threads), PyTorch {theirs:.3} steps/s, ratio {:.2}", a.video_batch, ours / theirs);
+    Ok(serde_json::json!({
+        "benchmark": format!("SimCLR training step, {kind} (torchvision width, small-input stem), two views of {FRAMES}x32x32 RGB clips, SGD"),
+        "batch": a.video_batch, "threads": a.threads, "ours_threads": threads, "device": a.device,
+        "ours_steps_per_second": ours, "pytorch_steps_per_second": theirs, "ratio": ours / theirs, "pytorch": reference,
+    }))
+}

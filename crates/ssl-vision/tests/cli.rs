@@ -794,6 +794,12 @@ fn video_baseline_writes_its_table() {
         assert!(md.contains(row), "{row} missing:\n{md}\n{out}");
     }
     assert!(md.contains("12 training and 4 test videos, 2 classes") && md.contains("Chance is 50.0%"), "{md}");
+    // Loss curves and retrieval strips beside the report: two query blocks (one per class) of
+    // four rows (query, three neighbours) of 4 frames of 16 px.
+    assert!(md.contains("img/video-baseline-data-loss.png") && md.contains("Block 2: query"), "{md}");
+    assert!(dir.join("img/video-baseline-data-loss.png").exists());
+    let strip = image::open(dir.join("img/video-baseline-data-retrieval.png")).unwrap();
+    assert_eq!((strip.width(), strip.height()), (4 * 18, 2 * (4 * 18 + 6)));
     fails(&["video-baseline", "--data", s(&dir.join("none")), "--steps", "2"], "no such folder");
     fails(&["video-baseline", "--data", s(&dir.join("data")), "--frames", "8", "--stride", "2", "--steps", "2"], "a clip needs 15");
 }

@@ -41,7 +41,8 @@ pub struct Args {
     pub seeds: u64,
     #[arg(long, default_value = "runs/video-baseline")]
     pub out: PathBuf,
-    /// The report (default `docs/video-baseline-<split>.md`).
+    /// The report (default `docs/video-baseline-<split>.md`); its pictures (loss curves,
+    /// retrieval examples) go to `img/` beside it.
     #[arg(long)]
     pub doc: Option<PathBuf>,
     #[arg(long, default_value = "cpu")]
@@ -89,6 +90,7 @@ pub fn run(a: Args) -> Result<()> {
     let mut rows: Vec<(String, Vec<VideoScores>)> = Vec::new();
     rows.push(("raw pixels (centre clip, flattened)".into(), vec![score_features(&xtr.flatten(1, -1), &ytr, &xte.flatten(1, -1), &yte, 0)?]));
     let (mut random, mut trained) = (Vec::new(), Vec::new());
+    let (mut curves, mut examples) = (Vec::new(), None);
     for seed in 0..a.seeds {
         let c = VideoPretrainConfig { seed, ..cfg.clone() };
         let (_, method) = c.build(train.channels, device)?;
@@ -96,7 +98,12 @@ pub fn run(a: Args) -> Result<()> {
         let dir = a.out.join(&split).join(format!("{}-s{seed}", c.method));
         let _ = std::fs::remove_dir_all(&dir);
         let (_, method, summary) = pretrain_video(&c, train.clone(), &dir, device, Resume::No)?;
-        let s = score_features(&clip_features(method.backbone(), &xtr, device), &ytr, &clip_features(method.backbone(), &xte, device), &yte, seed)?;
+        let (ftr, fte) = (clip_features(method.backbone(), &xtr, device), clip_features(method.backbone(), &xte, device));
+        let s = score_features(&ftr, &ytr, &fte, &yte, seed)?;
+        curves.push((format!("seed {seed}"), ssl_core::train::MetricsLog::read_losses(&dir.join("metrics.jsonl"))?));
+        if seed == 0 {
+            examples = Some((ftr, fte));
+        }
         eprintln!(
             "seed {seed}: loss {:.3} -> {:.3}, kNN {:.1}%, linear {:.1}%, R@1 {:.1}% [{:.0} s]",
             summary.first_loss.unwrap_or(f64::NAN),
@@ -139,11 +146,80 @@ pub fn run(a: Args) -> Result<()> {
         100.0 / train.class_names.len() as f64
     )?;
     let doc = a.doc.clone().unwrap_or_else(|| PathBuf::from(format!("docs/video-baseline-{split}.md")));
-    if let Some(dir) = doc.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let img = doc.parent().unwrap_or(std::path::Path::new(".")).join("img");
+    std::fs::create_dir_all(&img).with_context(|| format!("cannot create {}", img.display()))?;
+    let curve_png = img.join(format!("video-baseline-{split}-loss.png"));
+    ssl_core::plots::loss_curves(&curve_png, &format!("{} on {} clips ({split})", cfg.method, cfg.backbone), &curves)?;
+    writeln!(md, "\n![pre-training loss per seed](img/{})", curve_png.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default())?;
+    if let Some((ftr, fte)) = examples {
+        let strip_png = img.join(format!("video-baseline-{split}-retrieval.png"));
+        let caption = retrieval_strip(&strip_png, &xtr, &ytr, &ftr, &xte, &yte, &fte, &train.class_names)?;
+        writeln!(
+            md,
+            "\n![retrieval examples](img/{})\n\nRetrieval with the seed-0 encoder: each block is a test clip (top row) and its three nearest training clips (frames left to right). {caption}",
+            strip_png.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
+        )?;
     }
     std::fs::write(&doc, &md).with_context(|| format!("cannot write {}", doc.display()))?;
     println!("{md}");
     println!("written to {}", doc.display());
     Ok(())
+}
+
+/// Frame strips of retrieval: for the first test clip of up to four classes, the query and
+/// its three nearest training clips (cosine); returns a caption naming each row's class.
+#[allow(clippy::too_many_arguments)]
+fn retrieval_strip(
+    path: &std::path::Path,
+    xtr: &tch::Tensor,
+    ytr: &tch::Tensor,
+    ftr: &tch::Tensor,
+    xte: &tch::Tensor,
+    yte: &tch::Tensor,
+    fte: &tch::Tensor,
+    classes: &[String],
+) -> Result<String> {
+    use tch::Kind;
+    let norm = |f: &tch::Tensor| f / f.norm_scalaropt_dim(2, [1].as_slice(), true).clamp_min(1e-12);
+    let sim = norm(fte).matmul(&norm(ftr).transpose(0, 1));
+    let (ytr, yte) = (Vec::<i64>::try_from(ytr)?, Vec::<i64>::try_from(yte)?);
+    let mut queries = Vec::new();
+    for (i, y) in yte.iter().enumerate() {
+        if !queries.iter().any(|&(_, c)| c == *y) && queries.len() < 4 {
+            queries.push((i, *y));
+        }
+    }
+    let s = xte.size();
+    let (t, h, w) = (s[2], s[3], s[4]);
+    let (cell_w, cell_h) = (w + 2, h + 2);
+    let rows_per_block = 4;
+    let mut img = image::RgbImage::new((t * cell_w) as u32, (queries.len() as i64 * (rows_per_block * cell_h + 6)) as u32);
+    let mut caption = Vec::new();
+    for (b, &(q, class)) in queries.iter().enumerate() {
+        let (_, nn) = sim.get(q as i64).topk(3, 0, true, true);
+        let nn = Vec::<i64>::try_from(&nn)?;
+        let mut rows = vec![(xte.get(q as i64), class)];
+        rows.extend(nn.iter().map(|&j| (xtr.get(j), ytr[j as usize])));
+        caption.push(format!(
+            "Block {}: query {}, neighbours {}.",
+            b + 1,
+            classes[class as usize],
+            rows[1..].iter().map(|r| classes[r.1 as usize].as_str()).collect::<Vec<_>>().join(", ")
+        ));
+        for (r, (clip, _)) in rows.iter().enumerate() {
+            // [C, T, H, W] normalised with mean 0.5, sd 0.5: back to [0, 1], first channel.
+            let frames = (clip.get(0) * 0.5 + 0.5).clamp(0.0, 1.0).to_kind(Kind::Float);
+            for f in 0..t {
+                let plane = Vec::<f32>::try_from(&frames.get(f).contiguous().view([-1]))?;
+                for (p, v) in plane.iter().enumerate() {
+                    let (y, x) = (p as i64 / w, p as i64 % w);
+                    let top = b as i64 * (rows_per_block * cell_h + 6) + r as i64 * cell_h;
+                    let g = (v * 255.0) as u8;
+                    img.put_pixel((f * cell_w + x) as u32, (top + y) as u32, image::Rgb([g, g, g]));
+                }
+            }
+        }
+    }
+    img.save(path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(caption.join(" "))
 }

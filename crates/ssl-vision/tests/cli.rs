@@ -285,6 +285,17 @@ fn bench_reports_ratios_against_the_reference_scripts() {
     std::fs::write(d.join("augment_torchvision.py"), "import json; print(json.dumps({'images_per_second': 100.0}))\n").unwrap();
     std::fs::write(d.join("decode_augment.py"), "import json, sys; print(json.dumps({'images_per_second': 10.0, 'argv': sys.argv[1:]}))\n").unwrap();
     std::fs::write(d.join("epoch_lightly.py"), "import json, sys; print(json.dumps({'seconds': 50.0, 'argv': sys.argv[1:]}))\n").unwrap();
+    std::fs::write(d.join("clips_torchvision.py"), "import json, sys; print(json.dumps({'videos_per_second': 5.0, 'argv': sys.argv[1:]}))\n").unwrap();
+    // Two small grey videos of 16 frames for the clip benchmark (clips of 8 frames at stride 2 span 15).
+    for v in 0..2u32 {
+        let folder = d.join("frames").join(format!("v{v}"));
+        std::fs::create_dir_all(&folder).unwrap();
+        for f in 0..16u32 {
+            image::GrayImage::from_fn(24, 20, |x, y| image::Luma([((x * 5 + y * 3 + f * 7 + v * 50) % 250) as u8]))
+                .save(folder.join(format!("{f}.png")))
+                .unwrap();
+        }
+    }
     // Three small photographs (PNG and JPEG) and a Fashion-MNIST-like folder.
     let photos = d.join("photos");
     std::fs::create_dir_all(&photos).unwrap();
@@ -324,6 +335,12 @@ fn bench_reports_ratios_against_the_reference_scripts() {
         "32",
         "--work",
         s(&d.join("work")),
+        "--frames",
+        s(&d.join("frames")),
+        "--clip-count",
+        "4",
+        "--video-batch",
+        "2",
         "--json",
         s(&json),
     ]);
@@ -336,7 +353,7 @@ fn bench_reports_ratios_against_the_reference_scripts() {
     let expected = aug["ours_images_per_second"].as_f64().unwrap() / 100.0;
     assert!((aug["ratio"].as_f64().unwrap() - expected).abs() < 1e-9);
     // The training step in both layouts, with its FLOP rate against the measured matmul peak.
-    let steps = rows("training step");
+    let steps = rows("training step, ResNet-18");
     assert_eq!(steps.iter().map(|r| r["layout"].as_str().unwrap()).collect::<Vec<_>>(), ["Contiguous", "ChannelsLast"]);
     for r in &steps {
         assert!(r["ours_steps_per_second"].as_f64().unwrap() > 0.0 && r["matmul_peak_gflops"].as_f64().unwrap() > 0.0, "{r}");
@@ -351,6 +368,20 @@ fn bench_reports_ratios_against_the_reference_scripts() {
         let workers = if r["threads"] == 1 { 0 } else { r["threads"].as_i64().unwrap() };
         let argv = r["pil"]["argv"].to_string();
         assert!(argv.contains(&format!("\"--workers\",\"{workers}\"")) && argv.contains("\"pil\""), "{argv}");
+    }
+    // Clips at 1, 2 (and all) threads against the reference with as many workers; the 3-D
+    // steps of both networks against PyTorch.
+    let clips = rows("frame folders");
+    assert!(clips.len() >= 2 && clips[0]["threads"] == 1 && clips[1]["threads"] == 2, "{clips:?}");
+    for r in &clips {
+        assert!((r["ratio"].as_f64().unwrap() - r["ours_videos_per_second"].as_f64().unwrap() / 5.0).abs() < 1e-9, "{r}");
+        let workers = if r["threads"] == 1 { 0 } else { r["threads"].as_i64().unwrap() };
+        assert!(r["reference"]["argv"].to_string().contains(&format!("\"--workers\",\"{workers}\"")), "{r}");
+    }
+    let video_steps = rows("clips, SGD");
+    assert_eq!(video_steps.len(), 2, "{video_steps:?}");
+    for r in &video_steps {
+        assert!((r["ratio"].as_f64().unwrap() - r["ours_steps_per_second"].as_f64().unwrap() / 2.0).abs() < 1e-9, "{r}");
     }
     // The epoch: both of ours trained the whole epoch (64 images, batch 32: 2 steps) from PNG files.
     let epoch = &rows("SimCLR epoch")[0];

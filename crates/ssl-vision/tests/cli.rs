@@ -831,6 +831,36 @@ fn video_baseline_writes_its_table() {
     assert!(dir.join("img/video-baseline-data-loss.png").exists());
     let strip = image::open(dir.join("img/video-baseline-data-retrieval.png")).unwrap();
     assert_eq!((strip.width(), strip.height()), (4 * 18, 2 * (4 * 18 + 6)));
+    assert!(md.contains("queue 1024") && md.contains("--preset cpu"), "{md}");
+    // The GPU configuration with its sizes overridden to run here: its queue, its name.
+    let gpu_doc = dir.join("vb-gpu.md");
+    ok(&[
+        "video-baseline",
+        "--preset",
+        "gpu",
+        "--data",
+        s(&dir.join("data")),
+        "--width",
+        "4",
+        "--frames",
+        "4",
+        "--size",
+        "16",
+        "--batch",
+        "4",
+        "--steps",
+        "1",
+        "--seeds",
+        "1",
+        "--threads",
+        "1",
+        "--out",
+        s(&dir.join("runs-gpu")),
+        "--doc",
+        s(&gpu_doc),
+    ]);
+    let md = std::fs::read_to_string(&gpu_doc).unwrap();
+    assert!(md.contains("queue 4096") && md.contains("--preset gpu") && md.contains("1 steps of 4 videos"), "{md}");
     fails(&["video-baseline", "--data", s(&dir.join("none")), "--steps", "2"], "no such folder");
     fails(&["video-baseline", "--data", s(&dir.join("data")), "--frames", "8", "--stride", "2", "--steps", "2"], "a clip needs 15");
 }

@@ -12,30 +12,50 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// How large the run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Preset {
+    /// Well under 30 minutes on 2 CPU cores.
+    Cpu,
+    /// The larger configuration for a GPU.
+    Gpu,
+}
+
 #[derive(Parser, Debug)]
 pub struct Args {
     /// A split of the motion benchmark (or any folder with `train/` and `test/` video folders
     /// in the `<class>/<video>/<frames>` layout).
     #[arg(long, default_value = "datasets/generated/motion/plain")]
     pub data: PathBuf,
+    /// CPU-sized defaults, or the larger configuration for a GPU (`VideoPretrainConfig::gpu`);
+    /// flags given explicitly override either.
+    #[arg(long, value_enum, default_value_t = Preset::Cpu)]
+    pub preset: Preset,
     #[arg(long, default_value_t = VideoPretrainConfig::default().method)]
     pub method: String,
     #[arg(long, default_value_t = VideoPretrainConfig::default().backbone)]
     pub backbone: String,
-    #[arg(long, default_value_t = VideoPretrainConfig::default().width)]
-    pub width: i64,
-    #[arg(long, default_value_t = VideoPretrainConfig::default().frames)]
-    pub frames: usize,
-    #[arg(long, default_value_t = VideoPretrainConfig::default().stride)]
-    pub stride: usize,
-    #[arg(long, default_value_t = VideoPretrainConfig::default().size)]
-    pub size: usize,
-    #[arg(long, default_value_t = VideoPretrainConfig::default().batch)]
-    pub batch: usize,
-    #[arg(long, default_value_t = VideoPretrainConfig::default().steps)]
-    pub steps: usize,
-    #[arg(long, default_value_t = VideoPretrainConfig::default().lr)]
-    pub lr: f64,
+    /// The backbone's first width (16; 64 with --preset gpu).
+    #[arg(long)]
+    pub width: Option<i64>,
+    /// Frames per clip (8; 16 with --preset gpu).
+    #[arg(long)]
+    pub frames: Option<usize>,
+    /// Frames between clip frames (2).
+    #[arg(long)]
+    pub stride: Option<usize>,
+    /// Side of the clips, px (32; 64 with --preset gpu).
+    #[arg(long)]
+    pub size: Option<usize>,
+    /// Videos per step (16; 64 with --preset gpu).
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Pre-training steps (300; 5000 with --preset gpu).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Peak learning rate (1e-3).
+    #[arg(long)]
+    pub lr: Option<f64>,
     /// Seeds (pre-training runs and random encoders).
     #[arg(long, default_value_t = 3)]
     pub seeds: u64,
@@ -62,17 +82,21 @@ pub fn run(a: Args) -> Result<()> {
         bail!("--seeds must be at least 1");
     }
     let device = ssl_core::device::setup_runtime(&a.device, a.threads)?;
+    let preset = match a.preset {
+        Preset::Cpu => VideoPretrainConfig::default(),
+        Preset::Gpu => VideoPretrainConfig::gpu(),
+    };
     let cfg = VideoPretrainConfig {
         method: a.method.clone(),
         backbone: a.backbone.clone(),
-        width: a.width,
-        frames: a.frames,
-        stride: a.stride,
-        size: a.size,
-        batch: a.batch,
-        steps: a.steps,
-        lr: a.lr,
-        ..VideoPretrainConfig::default()
+        width: a.width.unwrap_or(preset.width),
+        frames: a.frames.unwrap_or(preset.frames),
+        stride: a.stride.unwrap_or(preset.stride),
+        size: a.size.unwrap_or(preset.size),
+        batch: a.batch.unwrap_or(preset.batch),
+        steps: a.steps.unwrap_or(preset.steps),
+        lr: a.lr.unwrap_or(preset.lr),
+        ..preset
     };
     cfg.validate()?;
     let train = Arc::new(VideoFolder::open(&a.data.join("train"), false)?);
@@ -119,11 +143,11 @@ pub fn run(a: Args) -> Result<()> {
     rows.push((format!("{} pre-trained, {} steps", cfg.method, cfg.steps), trained));
 
     let mut md = format!(
-        "Data: {} (generated where it is the motion benchmark: see docs/video.md): {} training and {} test videos, {} classes. Clips of {} frames at stride {}, {} x {} px. Pre-training: {} on {} (width {}, small-input stem), {} steps of {} videos x 2 clips (AdamW, lr {}), SimCLR's crop / flip / jitter / grey-scale on each clip as one. Evaluation on the centre clip of each video, frozen features: kNN (k 20, t 0.07), linear probe, clip-to-clip retrieval (test clips query the training clips; recall@k). Mean ± sd over {} seeds (raw pixels: one, deterministic).\n\n\
-         Command: `cargo run --release -p ssl-vision -- video-baseline --data {} --method {} --backbone {} --width {} --frames {} --stride {} --size {} --batch {} --steps {} --lr {} --seeds {}`\n\n\
+        "Data: {} (generated where it is the motion benchmark: see docs/video.md): {} training and {} test videos, {} classes. Clips of {} frames at stride {}, {} x {} px. Pre-training: {} on {} (width {}, small-input stem), {} steps of {} videos x 2 clips (AdamW, lr {}, queue {} where the method keeps one), SimCLR's crop / flip / jitter / grey-scale on each clip as one. Evaluation on the centre clip of each video, frozen features: kNN (k 20, t 0.07), linear probe, clip-to-clip retrieval (test clips query the training clips; recall@k). Mean ± sd over {} seeds (raw pixels: one, deterministic).\n\n\
+         Command: `cargo run --release -p ssl-vision -- video-baseline --data {} --preset {} --method {} --backbone {} --width {} --frames {} --stride {} --size {} --batch {} --steps {} --lr {} --seeds {}`\n\n\
          | encoder | kNN % | linear % | R@1 % | R@5 % | R@10 % |\n|---|---|---|---|---|---|\n",
-        a.data.display(), train.len(), test.len(), train.class_names.len(), cfg.frames, cfg.stride, cfg.size, cfg.size, cfg.method, cfg.backbone, cfg.width, cfg.steps, cfg.batch, cfg.lr, a.seeds,
-        a.data.display(), cfg.method, cfg.backbone, cfg.width, cfg.frames, cfg.stride, cfg.size, cfg.batch, cfg.steps, cfg.lr, a.seeds,
+        a.data.display(), train.len(), test.len(), train.class_names.len(), cfg.frames, cfg.stride, cfg.size, cfg.size, cfg.method, cfg.backbone, cfg.width, cfg.steps, cfg.batch, cfg.lr, cfg.queue, a.seeds,
+        a.data.display(), if a.preset == Preset::Gpu { "gpu" } else { "cpu" }, cfg.method, cfg.backbone, cfg.width, cfg.frames, cfg.stride, cfg.size, cfg.batch, cfg.steps, cfg.lr, a.seeds,
     );
     for (name, scores) in &rows {
         let col = |f: &dyn Fn(&VideoScores) -> f64| cell(&scores.iter().map(f).collect::<Vec<_>>());

@@ -73,6 +73,12 @@ impl Default for VideoPretrainConfig {
 }
 
 impl VideoPretrainConfig {
+    /// GPU-sized: MoCo v2 on R3D-18 at torchvision's width 64, 16 frames at stride 2 of
+    /// 64 x 64, 64 videos per step, 5000 steps, a queue of 4096.
+    pub fn gpu() -> Self {
+        Self { width: 64, frames: 16, size: 64, batch: 64, steps: 5000, queue: 4096, ..Self::default() }
+    }
+
     /// Which frames make a clip.
     pub fn clip(&self) -> ClipSpec {
         ClipSpec { frames: self.frames, stride: self.stride }

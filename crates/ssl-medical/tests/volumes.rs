@@ -204,6 +204,15 @@ fn broken_nifti_files_are_errors_naming_the_file() {
             "series of 3 volumes",
         ),
         (write(&dir.join("nan.nii"), &h.bytes(&floats_le(&[&values[..23], &[f32::NAN]].concat()))), "NaN"),
+        // A vox_offset near the largest usize (found by fuzzing: the end of the voxels overflowed).
+        (
+            write(&dir.join("far-offset.nii"), &{
+                let mut f = h.clone();
+                f.vox_offset = 1.0e30;
+                f.bytes(&floats_le(&values))
+            }),
+            "truncated",
+        ),
         (
             write(&dir.join("spacing.nii"), &{
                 let mut n = h.clone();

@@ -38,12 +38,12 @@ pub fn read_nifti(path: &Path) -> Result<Volume> {
     let voxel_bytes = dims.iter().product::<i64>() as usize * datatype.size_of();
     let declared = header.vox_offset as usize;
     let offset = if declared >= MIN_VOX_OFFSET { declared } else { bytes.len().saturating_sub(voxel_bytes).max(MIN_VOX_OFFSET) };
-    if bytes.len() < offset + voxel_bytes {
+    // A corrupt vox_offset can be near the largest usize: the end is checked, not assumed.
+    let Some(end) = offset.checked_add(voxel_bytes).filter(|&end| end <= bytes.len()) else {
         bail!("{}: truncated: the voxels need {} bytes from byte {offset}, the file has {}", path.display(), voxel_bytes, bytes.len());
-    }
+    };
     let n: usize = dims.iter().product::<i64>() as usize;
-    let values =
-        decode_voxels(&bytes[offset..offset + voxel_bytes], datatype, header.endianness == nifti::Endianness::Little, header.scl_slope, header.scl_inter);
+    let values = decode_voxels(&bytes[offset..end], datatype, header.endianness == nifti::Endianness::Little, header.scl_slope, header.scl_inter);
     if values.len() != n {
         bail!("{}: the header declares {n} voxels, the file holds {}", path.display(), values.len());
     }

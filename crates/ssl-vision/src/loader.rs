@@ -61,10 +61,65 @@ pub struct ViewLoader {
     plan: Arc<ViewPlan>,
     batch: usize,
     seed: u64,
-    prefetch: usize,
+    prefetch: Prefetcher,
+}
+
+/// Batches made on a background thread a few ahead of the trainer: batch g is `make(g)`,
+/// from the start index on. Shared by the image and clip loaders; stopping (a restart, or
+/// drop) unblocks and joins the thread.
+pub struct Prefetcher {
+    depth: usize,
     rx: Option<Receiver<Result<Batch>>>,
     stop: Arc<AtomicBool>,
     worker: Option<JoinHandle<()>>,
+}
+
+impl Prefetcher {
+    /// Keeps up to `depth` batches ready.
+    pub fn new(depth: usize) -> Self {
+        Self { depth, rx: None, stop: Arc::new(AtomicBool::new(false)), worker: None }
+    }
+
+    /// Stops any running thread and starts one making batches `index`, `index + 1`, ...
+    pub fn start(&mut self, index: u64, mut make: impl FnMut(u64) -> Result<Batch> + Send + 'static) {
+        self.shutdown();
+        let (tx, rx) = sync_channel(self.depth);
+        let stop = self.stop.clone();
+        self.worker = Some(std::thread::spawn(move || {
+            let mut g = index;
+            while !stop.load(Ordering::SeqCst) {
+                if tx.send(make(g)).is_err() {
+                    break;
+                }
+                g += 1;
+            }
+        }));
+        self.rx = Some(rx);
+    }
+
+    /// The next batch (or the error that making it gave).
+    pub fn next_batch(&mut self) -> Result<Batch> {
+        let Some(rx) = &self.rx else { bail!("loader not started") };
+        match rx.recv() {
+            Ok(b) => b,
+            Err(_) => bail!("the data loader thread stopped unexpectedly"),
+        }
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.rx = None; // unblocks a worker waiting to send
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+        self.stop = Arc::new(AtomicBool::new(false));
+    }
+}
+
+impl Drop for Prefetcher {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
 }
 
 impl ViewLoader {
@@ -79,7 +134,7 @@ impl ViewLoader {
             bail!("batch size {batch} does not fit {} images in {}", set.len(), set.source().display());
         }
         let plan = Arc::new(ViewPlan::new(augment, views));
-        Ok(Self { set, plan, batch, seed, prefetch: 3, rx: None, stop: Arc::new(AtomicBool::new(false)), worker: None })
+        Ok(Self { set, plan, batch, seed, prefetch: Prefetcher::new(3) })
     }
 
     /// Adds `count` local views made with `local` (multi-crop) after the global views.
@@ -158,50 +213,18 @@ impl ViewLoader {
             .collect::<Result<_>>()?;
         Batch::from_views(views)
     }
-
-    fn shutdown(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        self.rx = None; // unblocks a worker waiting to send
-        if let Some(w) = self.worker.take() {
-            let _ = w.join();
-        }
-        self.stop = Arc::new(AtomicBool::new(false));
-    }
 }
 
 impl BatchSource for ViewLoader {
     fn start(&mut self, index: u64) -> Result<()> {
-        self.shutdown();
-        let (tx, rx) = sync_channel(self.prefetch);
-        let (set, plan, stop) = (self.set.clone(), self.plan.clone(), self.stop.clone());
-        let seed = self.seed;
+        let (set, plan, seed) = (self.set.clone(), self.plan.clone(), self.seed);
         let mut order = EpochOrder::new(set.len(), self.batch, seed)?;
-        self.worker = Some(std::thread::spawn(move || {
-            let mut g = index;
-            while !stop.load(Ordering::SeqCst) {
-                let b = ViewLoader::make_batch(set.as_ref(), &plan, seed, order.batch(g), g);
-                if tx.send(b).is_err() {
-                    break;
-                }
-                g += 1;
-            }
-        }));
-        self.rx = Some(rx);
+        self.prefetch.start(index, move |g| ViewLoader::make_batch(set.as_ref(), &plan, seed, order.batch(g), g));
         Ok(())
     }
 
     fn next_batch(&mut self) -> Result<Batch> {
-        let Some(rx) = &self.rx else { bail!("loader not started") };
-        match rx.recv() {
-            Ok(b) => b,
-            Err(_) => bail!("the data loader thread stopped unexpectedly"),
-        }
-    }
-}
-
-impl Drop for ViewLoader {
-    fn drop(&mut self) {
-        self.shutdown();
+        self.prefetch.next_batch()
     }
 }
 

@@ -6,6 +6,7 @@
 use super::clip::{augment_clip, ClipSpec};
 use super::frames::VideoFolder;
 use crate::augment::{AugmentConfig, Image};
+use crate::loader::Prefetcher;
 use anyhow::{bail, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -13,10 +14,7 @@ use rayon::prelude::*;
 use ssl_core::data::{Batch, BatchSource, EpochOrder};
 use ssl_core::seed::mix;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use tch::Tensor;
 
 /// How the clip views of a video are made.
@@ -36,10 +34,7 @@ pub struct ClipLoader {
     plan: Arc<ClipPlan>,
     batch: usize,
     seed: u64,
-    prefetch: usize,
-    rx: Option<Receiver<Result<Batch>>>,
-    stop: Arc<AtomicBool>,
-    worker: Option<JoinHandle<()>>,
+    prefetch: Prefetcher,
 }
 
 impl ClipLoader {
@@ -64,7 +59,7 @@ impl ClipLoader {
                 plan.clip.span()
             );
         }
-        Ok(Self { set, plan: Arc::new(plan), batch, seed, prefetch: 2, rx: None, stop: Arc::new(AtomicBool::new(false)), worker: None })
+        Ok(Self { set, plan: Arc::new(plan), batch, seed, prefetch: Prefetcher::new(2) })
     }
 
     /// Complete batches per epoch (videos over batch size; the remainder is dropped).
@@ -123,49 +118,17 @@ impl ClipLoader {
         }
         Ok(batch)
     }
-
-    fn shutdown(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        self.rx = None;
-        if let Some(w) = self.worker.take() {
-            let _ = w.join();
-        }
-        self.stop = Arc::new(AtomicBool::new(false));
-    }
 }
 
 impl BatchSource for ClipLoader {
     fn start(&mut self, index: u64) -> Result<()> {
-        self.shutdown();
-        let (tx, rx) = sync_channel(self.prefetch);
-        let (set, plan, stop) = (self.set.clone(), self.plan.clone(), self.stop.clone());
-        let seed = self.seed;
+        let (set, plan, seed) = (self.set.clone(), self.plan.clone(), self.seed);
         let mut order = EpochOrder::new(set.len(), self.batch, seed)?;
-        self.worker = Some(std::thread::spawn(move || {
-            let mut g = index;
-            while !stop.load(Ordering::SeqCst) {
-                let b = ClipLoader::make_batch(set.as_ref(), &plan, seed, order.batch(g), g);
-                if tx.send(b).is_err() {
-                    break;
-                }
-                g += 1;
-            }
-        }));
-        self.rx = Some(rx);
+        self.prefetch.start(index, move |g| ClipLoader::make_batch(set.as_ref(), &plan, seed, order.batch(g), g));
         Ok(())
     }
 
     fn next_batch(&mut self) -> Result<Batch> {
-        let Some(rx) = &self.rx else { bail!("clip loader not started") };
-        match rx.recv() {
-            Ok(b) => b,
-            Err(_) => bail!("the clip loader thread stopped unexpectedly"),
-        }
-    }
-}
-
-impl Drop for ClipLoader {
-    fn drop(&mut self) {
-        self.shutdown();
+        self.prefetch.next_batch()
     }
 }

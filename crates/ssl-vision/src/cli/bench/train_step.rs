@@ -68,6 +68,29 @@ fn matmul_rate(device: Device, n: i64) -> Result<f64> {
     Ok(2.0 * (n * n * n) as f64 * reps as f64 / t0.elapsed().as_secs_f64() / 1e9)
 }
 
+/// Our training steps per second: `a.warmup` untimed steps, then `a.steps` timed ones, of
+/// `method` on `batch` with SGD at learning rate 0.1.
+fn steps_per_second(a: &Args, method: &mut dyn ssl_core::Method, opt: &mut Optimizer, batch: &Batch, device: Device) -> Result<f64> {
+    let mut step = |i: usize| -> Result<()> {
+        opt.zero_grad();
+        let ctx = StepContext::new(i, a.warmup + a.steps, i as u64);
+        method.loss(batch, &ctx)?.mean_total().f_backward()?;
+        opt.step(0.1);
+        if let Device::Cuda(i) = device {
+            tch::Cuda::synchronize(i as i64);
+        }
+        Ok(())
+    };
+    for i in 0..a.warmup {
+        step(i)?;
+    }
+    let t0 = Instant::now();
+    for i in 0..a.steps {
+        step(a.warmup + i)?;
+    }
+    Ok(a.steps as f64 / t0.elapsed().as_secs_f64())
+}
+
 pub fn run(a: &Args, layout: Layout, compete: bool) -> Result<serde_json::Value> {
     if a.batch < 2 || a.steps == 0 {
         bail!("the training-step benchmark needs --batch >= 2 and --steps >= 1");
@@ -91,25 +114,7 @@ pub fn run(a: &Args, layout: Layout, compete: bool) -> Result<serde_json::Value>
     let opt_cfg = OptimizerConfig::new(OptimizerKind::Sgd).with_momentum(0.9).with_weight_decay(1e-6);
     let mut opt = Optimizer::new(opt_cfg, vs.variables());
     let batch = Batch::from_views(views)?;
-    let mut step = |i: usize| -> Result<()> {
-        opt.zero_grad();
-        let ctx = StepContext::new(i, a.warmup + a.steps, i as u64);
-        let loss = method.loss(&batch, &ctx)?.mean_total();
-        loss.f_backward()?;
-        opt.step(0.1);
-        if let Device::Cuda(i) = device {
-            tch::Cuda::synchronize(i as i64);
-        }
-        Ok(())
-    };
-    for i in 0..a.warmup {
-        step(i)?;
-    }
-    let t0 = Instant::now();
-    for i in 0..a.steps {
-        step(a.warmup + i)?;
-    }
-    let ours = a.steps as f64 / t0.elapsed().as_secs_f64();
+    let ours = steps_per_second(a, method.as_mut(), &mut opt, &batch, device)?;
     let peak = if compete { f64::NAN } else { matmul_peak(device)? };
     let mut args = vec![
         "--batch".into(),
@@ -178,24 +183,7 @@ pub fn run_video(a: &Args, kind: &str) -> Result<serde_json::Value> {
     let shape = [a.video_batch, 3, FRAMES, 32, 32];
     let batch = Batch::from_views(vec![Tensor::f_randn(shape, (Kind::Float, device))?, Tensor::f_randn(shape, (Kind::Float, device))?])?;
     let mut opt = Optimizer::new(OptimizerConfig::new(OptimizerKind::Sgd).with_momentum(0.9).with_weight_decay(1e-6), vs.variables());
-    let mut step = |i: usize| -> Result<()> {
-        opt.zero_grad();
-        let ctx = StepContext::new(i, a.warmup + a.steps, i as u64);
-        method.loss(&batch, &ctx)?.mean_total().f_backward()?;
-        opt.step(0.1);
-        if let Device::Cuda(i) = device {
-            tch::Cuda::synchronize(i as i64);
-        }
-        Ok(())
-    };
-    for i in 0..a.warmup {
-        step(i)?;
-    }
-    let t0 = Instant::now();
-    for i in 0..a.steps {
-        step(a.warmup + i)?;
-    }
-    let ours = a.steps as f64 / t0.elapsed().as_secs_f64();
+    let ours = steps_per_second(a, method.as_mut(), &mut opt, &batch, device)?;
     let arch = if kind == "r3d-18" { "r3d_18" } else { "r2plus1d_18" };
     let mut args = vec![
         "--arch".into(),

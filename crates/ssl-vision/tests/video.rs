@@ -6,15 +6,11 @@ use rand_chacha::ChaCha8Rng;
 use ssl_core::data::BatchSource;
 use ssl_vision::augment::{AugmentConfig, Image};
 use ssl_vision::video::{augment_clip, natural_order, ClipLoader, ClipPlan, ClipSpec, VideoFolder};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ssl-vision-video-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod common;
+use common::{moving_squares, tmp};
 
 /// A video of `n` grey frames of `h x w` whose pixels all hold the frame's number (times 4),
 /// so a view's value tells which frame it came from. Files named without zero padding, so
@@ -306,30 +302,6 @@ fn benchmark_splits_are_frame_folders_with_their_rules() {
 
 use ssl_core::train::Resume;
 use ssl_vision::video::{centre_clips, clip_features, pretrain_video, score_features, VideoPretrainConfig};
-
-/// `classes` x `per_class` videos of 10 RGB frames: a square moving right (class 0) or down
-/// (class 1), each video its own colour and start.
-fn moving_squares(root: &Path, per_class: usize, seed: u64) {
-    for class in 0..2usize {
-        for v in 0..per_class {
-            let dir = root.join(["right", "down"][class]).join(format!("v{v}"));
-            std::fs::create_dir_all(&dir).unwrap();
-            let (r, g) = ((40 + 50 * v + 13 * seed as usize) % 255, (90 + 30 * v) % 255);
-            for f in 0..10usize {
-                let (x0, y0) = if class == 0 { (2 + f, 6 + v % 3) } else { (6 + v % 3, 2 + f) };
-                let img = image::RgbImage::from_fn(20, 20, |x, y| {
-                    let inside = (x as usize).abs_diff(x0 + 2) < 3 && (y as usize).abs_diff(y0 + 2) < 3;
-                    if inside {
-                        image::Rgb([r as u8, g as u8, 200])
-                    } else {
-                        image::Rgb([10, 10, 10])
-                    }
-                });
-                img.save(dir.join(format!("{f}.png"))).unwrap();
-            }
-        }
-    }
-}
 
 #[test]
 fn video_pretraining_lowers_its_loss_and_clips_are_scored() {

@@ -2,19 +2,27 @@
 //! consistently across their frames, and batched as `[N, C, T, H, W]` in parallel.
 pub mod benchmark;
 pub mod clip;
+pub mod flow;
 pub mod frames;
 pub mod loader;
 pub mod motion;
 pub mod pipeline;
 pub mod resnet3d;
+pub mod ssvc;
+pub mod view_transform;
+pub mod viewclr;
 
 pub use benchmark::{standard_parts, write_benchmark, write_clip, Part};
 pub use clip::{augment_clip, ClipSpec};
+pub use flow::{train_flow, FlowConfig, FlowTrainConfig, FrameFlow};
 pub use frames::{natural_order, FrameVideo, VideoFolder, FRAME_EXTENSIONS};
 pub use loader::{ClipLoader, ClipPlan};
 pub use motion::{render_clip, BackgroundRule, Motion, MotionConfig};
 pub use pipeline::{centre_clips, clip_features, pretrain_video, score_features, VideoPretrainConfig, VideoScores};
 pub use resnet3d::{Resnet3dKind, VideoResNet};
+pub use ssvc::{suppress_static, SsvcConfig, StaticSuppression};
+pub use view_transform::{TransformedView, ViewTransform};
+pub use viewclr::{rotate_camera, ViewClrConfig, ViewGenerator};
 
 use ssl_core::registry::BackboneSpec;
 

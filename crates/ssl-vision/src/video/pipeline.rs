@@ -2,10 +2,14 @@
 //! of a 3-D backbone, and frozen clip features scored by kNN, the linear probe and
 //! clip-to-clip retrieval (recall@k), next to the no-learning baselines.
 use super::clip::ClipSpec;
+use super::flow::{train_flow, FrameFlow};
 use super::frames::VideoFolder;
 use super::loader::{ClipLoader, ClipPlan};
+use super::ssvc::{SsvcConfig, StaticSuppression};
+use super::view_transform::TransformedView;
+use super::viewclr::{ViewClrConfig, ViewGenerator};
 use crate::augment::{augment, AugmentConfig};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -14,6 +18,7 @@ use ssl_core::eval::{extract_features, knn_accuracy, linear_probe, retrieval_rec
 use ssl_core::method::Method;
 use ssl_core::registry::MethodConfig;
 use ssl_core::train::{OptimizerConfig, OptimizerKind, Resume, TrainConfig, TrainSummary, Trainer};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use tch::{nn, Device, Tensor};
@@ -48,6 +53,15 @@ pub struct VideoPretrainConfig {
     /// The augmentation of each clip (its `size` is replaced by [`VideoPretrainConfig::size`]);
     /// SimCLR's crop, flip, jitter and grey-scale by default.
     pub clip_augment: AugmentConfig,
+    /// Options of the method (`[model.options]`, e.g. `temperature`), over its defaults.
+    #[serde(default)]
+    pub method_options: BTreeMap<String, serde_json::Value>,
+    /// SSVC: the second clip of each pair goes through static cue suppression.
+    #[serde(default)]
+    pub ssvc: Option<SsvcConfig>,
+    /// ViewCLR: the first clip of each pair is re-rendered by the learnable view generator.
+    #[serde(default)]
+    pub viewclr: Option<ViewClrConfig>,
 }
 
 impl Default for VideoPretrainConfig {
@@ -68,6 +82,9 @@ impl Default for VideoPretrainConfig {
             seed: 0,
             queue: 1024,
             clip_augment: AugmentConfig::default(),
+            method_options: BTreeMap::new(),
+            ssvc: None,
+            viewclr: None,
         }
     }
 }
@@ -96,15 +113,37 @@ impl VideoPretrainConfig {
         if self.method == "moco-v2" {
             m = m.with_option("queue_size", self.queue);
         }
+        for (k, v) in &self.method_options {
+            m = m.with_option(k, v);
+        }
         m
     }
 
-    /// The method with freshly initialised weights (seeded).
+    /// The method with freshly initialised weights (seeded), wrapped in ViewCLR's view
+    /// generator when that is on (its variables under `view_generator`, after the method's,
+    /// so the method starts from the same weights either way). SSVC's flow is fitted by
+    /// [`pretrain_video`].
     pub fn build(&self, channels: usize, device: Device) -> Result<(nn::VarStore, Box<dyn Method>)> {
         tch::manual_seed(self.seed as i64);
         let vs = nn::VarStore::new(device);
-        let method = crate::registry().build_method(&self.method, &vs, &self.method_config(channels))?;
+        let mut method = crate::registry().build_method(&self.method, &vs, &self.method_config(channels))?;
+        if let Some(v) = &self.viewclr {
+            let generator = ViewGenerator::new(&(vs.root() / "view_generator"), channels as i64, v)?;
+            method = Box::new(TransformedView::new(method, Box::new(generator), v.view));
+        }
         Ok((vs, method))
+    }
+
+    /// A name for the run: the method, with `+ssvc` / `+viewclr` when those are on.
+    pub fn label(&self) -> String {
+        let mut l = self.method.clone();
+        if self.ssvc.is_some() {
+            l += "+ssvc";
+        }
+        if self.viewclr.is_some() {
+            l += "+viewclr";
+        }
+        l
     }
 
     /// Checks the settings.
@@ -112,6 +151,17 @@ impl VideoPretrainConfig {
         self.clip().validate()?;
         if self.views < 2 || self.batch < 2 || self.steps == 0 || !(self.lr.is_finite() && self.lr > 0.0) {
             bail!("video pre-training needs at least 2 views, a batch of 2 or more, steps and a positive learning rate");
+        }
+        if let Some(s) = &self.ssvc {
+            s.flow.flow.validate()?;
+            if s.view >= self.views {
+                bail!("SSVC suppresses view {} but there are {} views", s.view, self.views);
+            }
+        }
+        if let Some(v) = &self.viewclr {
+            if v.view >= self.views {
+                bail!("ViewCLR re-renders view {} but there are {} views", v.view, self.views);
+            }
         }
         self.augment().validate()
     }
@@ -127,6 +177,10 @@ pub fn pretrain_video(
 ) -> Result<(nn::VarStore, Box<dyn Method>, TrainSummary)> {
     cfg.validate()?;
     let (vs, mut method) = cfg.build(set.channels, device)?;
+    if let Some(s) = &cfg.ssvc {
+        let flow = fitted_flow(s, &set, cfg, out, device)?;
+        method = Box::new(TransformedView::new(method, Box::new(StaticSuppression::new(flow, s.alpha)), s.view));
+    }
     let plan = ClipPlan { clip: cfg.clip(), augment: cfg.augment(), views: cfg.views };
     let fingerprint = set.fingerprint();
     let mut loader = ClipLoader::new(set, plan, cfg.batch, cfg.seed)?;
@@ -139,6 +193,24 @@ pub fn pretrain_video(
     train.log_every = (cfg.steps / 10).max(1);
     let summary = Trainer::for_run(train, out.to_path_buf(), cfg, device)?.with_data_fingerprint(fingerprint).fit(&vs, method.as_mut(), &mut loader, resume)?;
     Ok((vs, method, summary))
+}
+
+/// SSVC's flow for a run in `out`: read from `out/flow.safetensors` when an earlier start of
+/// the run fitted it, else fitted on the training frames and saved there with its NLL curve.
+pub fn fitted_flow(s: &SsvcConfig, set: &VideoFolder, cfg: &VideoPretrainConfig, out: &Path, device: Device) -> Result<FrameFlow> {
+    let path = out.join("flow.safetensors");
+    if path.exists() {
+        let mut vs = nn::VarStore::new(device);
+        let flow = FrameFlow::new(&(vs.root() / "flow"), set.channels as i64, &s.flow.flow)?;
+        vs.load(&path).with_context(|| format!("{}: not the flow of this run", path.display()))?;
+        return Ok(flow);
+    }
+    let fitted = train_flow(set, &s.flow, &cfg.augment(), cfg.seed, device)?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    fitted.vs.save(&path).with_context(|| format!("cannot write {}", path.display()))?;
+    let curve = serde_json::to_string(&fitted.losses)?;
+    std::fs::write(out.join("flow-nll.json"), curve).with_context(|| format!("cannot write {}", out.join("flow-nll.json").display()))?;
+    Ok(fitted.flow)
 }
 
 /// The evaluation input of every video: its centre clip (the frames around the middle), each

@@ -49,5 +49,6 @@ pub fn registry() -> ssl_core::Registry {
     for b in video::video_backbones() {
         r.register_backbone(b).expect("video backbone names are new");
     }
+    r.register_method(video::stc_mix::stc_mix_spec()).expect("stc-mix is a new method name");
     r
 }

@@ -36,6 +36,9 @@ enum Command {
     /// Video pre-training (a method on a 3-D backbone) against raw pixels and random encoders
     /// on a labelled video folder: kNN, linear probe, retrieval recall@k.
     VideoBaseline(cli::video_baseline::Args),
+    /// A video method against its baseline on the split that tests its claim, over seeds:
+    /// ssvc (static-bias), viewclr (cross-view), stc-mix (25/50/100 % of the videos).
+    VideoExperiment(cli::video_experiment::Args),
     /// Throughput against PyTorch / torchvision from the same virtual environment.
     Bench(cli::bench::Args),
 }
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         Command::Clips(a) => cli::clips::run(a),
         Command::MotionBenchmark(a) => cli::motion_benchmark::run(a),
         Command::VideoBaseline(a) => cli::video_baseline::run(a),
+        Command::VideoExperiment(a) => cli::video_experiment::run(a),
         Command::Bench(a) => cli::bench::run(a),
     };
     ssl_core::cli::exit_code(result)

@@ -11,3 +11,5 @@ pub mod summary;
 pub mod table;
 pub mod uota;
 pub mod video_baseline;
+pub mod video_common;
+pub mod video_experiment;

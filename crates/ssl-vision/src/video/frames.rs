@@ -197,6 +197,35 @@ impl VideoFolder {
         Ok(())
     }
 
+    /// A seeded share of the videos: `fraction` of each class (at least one), or of all
+    /// videos without classes, in the folder's order; for pre-training on less data.
+    pub fn subset(&self, fraction: f64, seed: u64) -> Result<VideoFolder> {
+        use rand::seq::SliceRandom;
+        use rand::SeedableRng;
+        if !(fraction > 0.0 && fraction <= 1.0) {
+            bail!("a share of the videos must lie in (0, 1], got {fraction}");
+        }
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut keep = Vec::new();
+        let mut groups: std::collections::BTreeMap<i64, Vec<usize>> = std::collections::BTreeMap::new();
+        for (i, v) in self.videos.iter().enumerate() {
+            groups.entry(v.label.unwrap_or(-1)).or_default().push(i);
+        }
+        for (_, mut members) in groups {
+            members.shuffle(&mut rng);
+            let n = ((members.len() as f64 * fraction).round() as usize).max(1);
+            keep.extend_from_slice(&members[..n]);
+        }
+        keep.sort_unstable();
+        Ok(VideoFolder {
+            root: self.root.clone(),
+            videos: keep.iter().map(|&i| self.videos[i].clone()).collect(),
+            class_names: self.class_names.clone(),
+            channels: self.channels,
+            skipped: self.skipped.clone(),
+        })
+    }
+
     /// A digest of the videos (paths below the root, frame counts, sizes and byte lengths
     /// of the frames): a resumed run may read the same videos from elsewhere, not others.
     pub fn fingerprint(&self) -> String {

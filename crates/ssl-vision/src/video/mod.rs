@@ -6,9 +6,11 @@ pub mod flow;
 pub mod frames;
 pub mod loader;
 pub mod motion;
+pub mod optical_flow;
 pub mod pipeline;
 pub mod resnet3d;
 pub mod ssvc;
+pub mod stc_mix;
 pub mod view_transform;
 pub mod viewclr;
 
@@ -18,9 +20,11 @@ pub use flow::{train_flow, FlowConfig, FlowTrainConfig, FrameFlow};
 pub use frames::{natural_order, FrameVideo, VideoFolder, FRAME_EXTENSIONS};
 pub use loader::{ClipLoader, ClipPlan};
 pub use motion::{render_clip, BackgroundRule, Motion, MotionConfig};
-pub use pipeline::{centre_clips, clip_features, pretrain_video, score_features, VideoPretrainConfig, VideoScores};
+pub use optical_flow::{horn_schunck, MotionInput};
+pub use pipeline::{centre_clips, clip_features, fitted_flow, pretrain_video, score_features, VideoPretrainConfig, VideoScores};
 pub use resnet3d::{Resnet3dKind, VideoResNet};
 pub use ssvc::{suppress_static, SsvcConfig, StaticSuppression};
+pub use stc_mix::{StcMix, StcMixOptions};
 pub use view_transform::{TransformedView, ViewTransform};
 pub use viewclr::{rotate_camera, ViewClrConfig, ViewGenerator};
 

@@ -166,13 +166,28 @@ impl VideoResNet {
         self.kind
     }
 
-    /// The feature map of the last stage, `[N, 512, T', H', W']`.
+    /// The feature map of the last stage, `[N, 8w, T', H', W']`.
     pub fn feature_map(&self, xs: &Tensor, train: bool) -> Tensor {
-        let mut x = match &self.stem {
+        self.features_until(xs, 4, train)
+    }
+
+    /// The feature map after `stage` (0: the stem, 1-4: the residual stages), for methods
+    /// that work on intermediate features (CMMC pastes between streams there).
+    pub fn features_until(&self, xs: &Tensor, stage: usize, train: bool) -> Tensor {
+        let x = match &self.stem {
             Stem::R3d { conv, bn } => conv.forward(xs).apply_t(bn, train).relu(),
             Stem::R2Plus1d { spatial, bn1, temporal, bn2 } => temporal.forward(&spatial.forward(xs).apply_t(bn1, train).relu()).apply_t(bn2, train).relu(),
         };
-        for layer in &self.layers {
+        self.run_stages(x, 0, stage.min(4), train)
+    }
+
+    /// Pooled features `[N, 8w]` from the feature map after `stage` (the rest of the network).
+    pub fn features_from(&self, h: &Tensor, stage: usize, train: bool) -> Tensor {
+        self.run_stages(h.shallow_clone(), stage.min(4), 4, train).mean_dim([2, 3, 4].as_slice(), false, h.kind())
+    }
+
+    fn run_stages(&self, mut x: Tensor, from: usize, to: usize, train: bool) -> Tensor {
+        for layer in &self.layers[from..to] {
             for block in layer {
                 x = block.forward_t(&x, train);
             }

@@ -776,14 +776,12 @@ fn motion_benchmark_writes_splits_that_clips_reads() {
     assert!(out.join("benchmark.json").exists(), "a failed run keeps the benchmark already written");
 }
 
-#[test]
-fn video_baseline_writes_its_table() {
-    let dir = tmp("video-baseline");
-    // Two classes (a dot moving right or down) of 6 training and 2 test videos, 8 frames each.
+/// Two classes (a dot moving right or down) of 6 training and 2 test videos, 8 frames each.
+fn dot_videos(data: &Path) {
     for (part, n) in [("train", 6usize), ("test", 2)] {
         for (c, class) in ["right", "down"].iter().enumerate() {
             for v in 0..n {
-                let folder = dir.join("data").join(part).join(class).join(format!("v{v}"));
+                let folder = data.join(part).join(class).join(format!("v{v}"));
                 std::fs::create_dir_all(&folder).unwrap();
                 for f in 0..8u32 {
                     let (x0, y0) = if c == 0 { (2 + f, 5 + v as u32) } else { (5 + v as u32, 2 + f) };
@@ -794,6 +792,45 @@ fn video_baseline_writes_its_table() {
             }
         }
     }
+}
+
+#[test]
+fn video_experiments_run_each_method_against_its_baseline() {
+    let dir = tmp("video-experiment");
+    dot_videos(&dir.join("data"));
+    let (data, runs) = (dir.join("data"), dir.join("runs"));
+    let tiny = ["--width", "4", "--frames", "4", "--stride", "2", "--size", "16", "--batch", "4", "--steps", "2", "--seeds", "2", "--threads", "1"];
+    for (method, extra, rows) in [
+        ("ssvc", vec!["--flow-steps", "3"], vec!["| moco-v2 pre-trained |", "| moco-v2+ssvc pre-trained |"]),
+        ("viewclr", vec![], vec!["| moco-v2 pre-trained |", "| moco-v2+viewclr pre-trained |"]),
+        ("stc-mix", vec!["--fractions", "0.5,1"], vec!["| simclr pre-trained, 50 % of the videos (6) |", "| stc-mix pre-trained, 100 % of the videos (12) |"]),
+    ] {
+        let doc = dir.join(format!("{method}.md"));
+        let mut args = vec!["video-experiment", "--method", method, "--data", s(&data), "--out", s(&runs), "--doc", s(&doc)];
+        args.extend_from_slice(&tiny);
+        args.extend(extra);
+        let out = ok(&args);
+        let md = std::fs::read_to_string(&doc).unwrap();
+        for row in rows.iter().chain(&["| raw pixels (centre clip, flattened) |", "| random r3d-18 (width 4) |"]) {
+            assert!(md.contains(row), "{method}: {row} missing:\n{md}\n{out}");
+        }
+        assert!(md.contains("Method minus baseline") && md.contains("Mean ± sd over 2 seeds per arm"), "{md}");
+        assert!(dir.join(format!("img/video-{method}-loss.png")).exists());
+        assert!(md.contains(&format!("video-experiment --method {method}")), "{md}");
+    }
+    let md = std::fs::read_to_string(dir.join("ssvc.md")).unwrap();
+    assert!(md.contains("temperature 0.07") && md.contains("of the latent dimensions static"), "{md}");
+    assert!(dir.join("img/video-ssvc-suppression.png").exists());
+    let md = std::fs::read_to_string(dir.join("stc-mix.md")).unwrap();
+    assert!(md.contains("| 50 % |") && md.contains("| 100 % |") && md.contains("--motion flow"), "{md}");
+    fails(&["video-experiment", "--method", "stc-mix", "--data", s(&dir.join("data")), "--fractions", "0,1", "--steps", "1"], "--fractions");
+    fails(&["video-experiment", "--method", "ssvc", "--data", s(&dir.join("data")), "--size", "18", "--steps", "1"], "multiple of");
+}
+
+#[test]
+fn video_baseline_writes_its_table() {
+    let dir = tmp("video-baseline");
+    dot_videos(&dir.join("data"));
     let doc = dir.join("vb.md");
     let out = ok(&[
         "video-baseline",

@@ -263,3 +263,118 @@ fn ssvc_and_viewclr_pretrain_any_method_and_resume() {
     let err = pretrain_video(&bad, train, &root.join("bad"), Device::Cpu, Resume::No).err().unwrap().to_string();
     assert!(err.contains("view 2"), "{err}");
 }
+
+// ---- STC-mix / CMMC ----
+
+use ssl_vision::video::{horn_schunck, MotionInput};
+
+/// A smooth blob at `(cx, cy)` on a 24 x 24 frame, `[1, 1, 24, 24]`.
+fn blob(cx: f64, cy: f64) -> Tensor {
+    let xs = Tensor::arange(24, (Kind::Float, Device::Cpu));
+    let gx = (-(&xs - cx).square() / 18.0).exp();
+    let gy = (-(&xs - cy).square() / 18.0).exp();
+    gy.view([24, 1]).matmul(&gx.view([1, 24])).view([1, 1, 24, 24])
+}
+
+#[test]
+fn horn_schunck_finds_the_direction_and_size_of_a_shift() {
+    for (dx, dy) in [(1.0, 0.0), (-1.0, 0.0), (0.0, 1.0)] {
+        let (a, b) = (blob(11.5, 11.5), blob(11.5 + dx, 11.5 + dy));
+        let (u, v) = horn_schunck(&a, &b, 0.1, 200).unwrap();
+        // Mean flow where the blob is.
+        let mask = a.gt(0.3).to_kind(Kind::Float);
+        let mean = |f: &Tensor| (f * &mask).sum(Kind::Float).double_value(&[]) / mask.sum(Kind::Float).double_value(&[]);
+        let (mu, mv) = (mean(&u), mean(&v));
+        assert!((mu - dx).abs() < 0.35 && (mv - dy).abs() < 0.35, "shift ({dx}, {dy}): flow ({mu:.2}, {mv:.2})");
+    }
+    let still = horn_schunck(&blob(10.0, 10.0), &blob(10.0, 10.0), 0.1, 50).unwrap();
+    assert_eq!(still.0.abs().max().double_value(&[]), 0.0);
+    assert!(horn_schunck(&blob(1.0, 1.0), &Tensor::zeros([1, 1, 8, 8], (Kind::Float, Device::Cpu)), 0.1, 5).is_err());
+    assert!(horn_schunck(&blob(1.0, 1.0), &blob(1.0, 1.0), 0.0, 5).is_err());
+}
+
+#[test]
+fn motion_inputs_keep_the_clip_length() {
+    let frames: Vec<Tensor> = (0..4).map(|t| blob(8.0 + t as f64, 10.0).repeat([1, 3, 1, 1])).collect();
+    let clip = Tensor::stack(&frames, 2); // [1, 3, 4, 24, 24]
+    let diff = MotionInput::RgbDiff.compute(&clip).unwrap();
+    assert_eq!(diff.size(), [1, 3, 4, 24, 24]);
+    let want = clip.select(2, 2) - clip.select(2, 1);
+    assert!((diff.select(2, 1) - want).abs().max().double_value(&[]) < 1e-6);
+    assert!((diff.select(2, 3) - diff.select(2, 2)).abs().max().double_value(&[]) == 0.0, "the last pair repeats");
+    let flow = MotionInput::Flow.compute(&clip).unwrap();
+    assert_eq!(flow.size(), [1, 2, 4, 24, 24]);
+    // The blob moves right by a pixel per frame: u clearly positive on it, v about 0
+    // (smoothing shrinks the estimate).
+    let (u, v) = (flow.select(1, 0).select(1, 0), flow.select(1, 1).select(1, 0));
+    assert!(
+        u.double_value(&[0, 10, 9]) > 0.4 && v.double_value(&[0, 10, 9]).abs() < 0.1,
+        "u {} v {}",
+        u.double_value(&[0, 10, 9]),
+        v.double_value(&[0, 10, 9])
+    );
+    assert_eq!(MotionInput::Flow.channels(3), 2);
+    assert!(MotionInput::Flow.compute(&clip.narrow(2, 0, 1)).is_err());
+}
+
+#[test]
+fn stc_mix_trains_two_streams_and_wants_a_3d_backbone() {
+    let root = tmp("stc-mix");
+    moving_squares(&root.join("train"), 6, 0);
+    let train = Arc::new(VideoFolder::open(&root.join("train"), false).unwrap());
+    let mut mild = AugmentConfig::default();
+    (mild.crop_scale, mild.jitter_p, mild.grayscale_p) = ((0.6, 1.0), 0.0, 0.0);
+    let cfg = VideoPretrainConfig {
+        method: "stc-mix".into(),
+        width: 4,
+        frames: 4,
+        stride: 2,
+        size: 16,
+        batch: 8,
+        steps: 40,
+        lr: 3e-3,
+        clip_augment: mild,
+        ..VideoPretrainConfig::default()
+    };
+    let dir = root.join("run");
+    let (vs, method, _) = pretrain_video(&cfg, train.clone(), &dir, Device::Cpu, Resume::No).unwrap();
+    assert_eq!(method.name(), "stc-mix");
+    let losses = ssl_core::train::MetricsLog::read_losses(&dir.join("metrics.jsonl")).unwrap();
+    let mean = |l: &[(usize, f64)]| l.iter().map(|p| p.1).sum::<f64>() / l.len() as f64;
+    assert!(mean(&losses[losses.len() - 4..]) < mean(&losses[..4]), "{losses:?}");
+    // Both streams are trained and exported; the motion stream reads 2 flow channels.
+    let names: Vec<String> = vs.variables().into_keys().collect();
+    assert!(names.iter().any(|n| n == "motion_backbone.stem.0.weight"), "{names:?}");
+    let stem = &vs.variables()["motion_backbone.stem.0.weight"];
+    assert_eq!(stem.size()[1], 2);
+    assert!(method.exports().iter().any(|e| e.name == "motion_backbone"));
+    let ckpt = dir.join("checkpoints/step-00000040");
+    assert!(ckpt.join("motion_backbone.safetensors").exists(), "{}", ckpt.display());
+    // Frame differences as the motion input; image backbones are refused.
+    let diff = VideoPretrainConfig { steps: 2, method_options: [("motion".to_string(), serde_json::json!("rgb-diff"))].into_iter().collect(), ..cfg.clone() };
+    let (vs, _, _) = pretrain_video(&diff, train.clone(), &root.join("diff"), Device::Cpu, Resume::No).unwrap();
+    assert_eq!(vs.variables()["motion_backbone.stem.0.weight"].size()[1], 3);
+    let image = VideoPretrainConfig { backbone: "resnet18".into(), steps: 2, ..cfg };
+    let err = pretrain_video(&image, train, &root.join("image"), Device::Cpu, Resume::No).err().unwrap().to_string();
+    assert!(err.contains("3-D backbone"), "{err}");
+}
+
+#[test]
+fn subsets_keep_a_share_of_each_class() {
+    let root = tmp("subset");
+    moving_squares(&root, 6, 0);
+    let set = VideoFolder::open(&root, false).unwrap();
+    let half = set.subset(0.5, 0).unwrap();
+    assert_eq!(half.len(), 6);
+    assert_eq!(half.videos.iter().filter(|v| v.label == Some(0)).count(), 3);
+    assert_eq!(
+        set.subset(0.5, 0).unwrap().videos.iter().map(|v| v.dir.clone()).collect::<Vec<_>>(),
+        half.videos.iter().map(|v| v.dir.clone()).collect::<Vec<_>>()
+    );
+    assert_ne!(
+        set.subset(0.5, 1).unwrap().videos.iter().map(|v| v.dir.clone()).collect::<Vec<_>>(),
+        half.videos.iter().map(|v| v.dir.clone()).collect::<Vec<_>>()
+    );
+    assert_eq!(set.subset(0.01, 0).unwrap().len(), 2, "at least one per class");
+    assert!(set.subset(0.0, 0).is_err() && set.subset(1.5, 0).is_err());
+}

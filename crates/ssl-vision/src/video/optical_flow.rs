@@ -6,6 +6,11 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
+/// Smoothness weight of the motion stream's flow (frames normalised to about [-1, 1]).
+pub const HS_ALPHA: f64 = 0.5;
+/// Jacobi iterations of the motion stream's flow.
+pub const HS_ITERATIONS: usize = 50;
+
 /// Which motion input the second stream sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -39,7 +44,7 @@ impl MotionInput {
                 MotionInput::RgbDiff => &b - &a,
                 MotionInput::Flow => {
                     let grey = |x: &Tensor| x.mean_dim([1].as_slice(), false, Kind::Float).reshape([-1, 1, s[3], s[4]]);
-                    let (u, v) = horn_schunck(&grey(&a), &grey(&b), 1.0, 40)?;
+                    let (u, v) = horn_schunck(&grey(&a), &grey(&b), HS_ALPHA, HS_ITERATIONS)?;
                     // [N (T-1), 2, H, W] -> [N, 2, T-1, H, W]
                     Tensor::cat(&[u, v], 1).view([s[0], t - 1, 2, s[3], s[4]]).permute([0, 2, 1, 3, 4])
                 }

@@ -13,6 +13,12 @@ bash datasets/fetch-photos.sh
 # Augmentation, decode + augment of photographs, the training step (both layouts, GFLOP/s
 # against the matmul peak) and a whole epoch from PNG files.
 cargo run --release --locked -p ssl-vision -- bench --python .venv/bin/python --json runs/bench.json "$@"
+# Clips decoded from video files (FFmpeg, the `video` feature) against PyAV and decord.
+bash scripts/setup-video.sh
+bash datasets/fetch-video.sh
+.venv/bin/python -m pip install -q av==18.1.0 decord==0.6.0
+cargo run --release --locked -p ssl-vision --features video -- bench --python .venv/bin/python --which video-files \
+    --json runs/bench-video-files.json
 # The training step alone and beside one CPU-bound process (threads chosen automatically).
 cargo run --release --locked -p ssl-vision -- bench --python .venv/bin/python --which contention --threads 0 \
     --batch 128 --steps 4 --warmup 1 --json runs/bench-contention.json

@@ -16,6 +16,17 @@ if [ ! -x .tools/bin/cargo-machete ]; then
 fi
 .tools/bin/cargo-machete
 cargo test --workspace --locked "$@"
+# ssl-vision's `video` feature (video files through FFmpeg): scripts/setup-video.sh installs
+# FFmpeg's development files. Where that is impossible (no apt, no root) the step says so;
+# SSL_REQUIRE_VIDEO=1 makes that a failure.
+if bash scripts/setup-video.sh; then
+    cargo clippy -p ssl-vision --features video --all-targets --locked -- -D warnings
+    cargo test -p ssl-vision --features video --locked --test video_files
+elif [ "${SSL_REQUIRE_VIDEO:-0}" = 1 ]; then
+    exit 1
+else
+    echo "test: ssl-vision's video feature NOT tested (FFmpeg's development files could not be installed)" >&2
+fi
 # The dependency story as a user's project lives it: a project outside the workspace
 # that depends on ssl-core and ssl-spectra by path, links libtorch through ssl-link's
 # rpath (no LD_LIBRARY_PATH), trains a small map and checks its kNN accuracy. It builds

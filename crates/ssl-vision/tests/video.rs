@@ -166,7 +166,7 @@ fn broken_video_folders_are_errors_naming_the_file_or_skipped() {
     // Missing and frame-less roots.
     assert!(VideoFolder::open(&root.join("nowhere"), false).unwrap_err().to_string().contains("no such folder"));
     let err = VideoFolder::open(&root.join("empty"), false).unwrap_err().to_string();
-    assert!(err.contains("no video folders"), "{err}");
+    assert!(err.contains("no videos (expected <video>/<frames>"), "{err}");
 }
 
 // ---- the generated motion benchmark ----
@@ -347,4 +347,13 @@ fn video_pretraining_lowers_its_loss_and_clips_are_scored() {
     write_video(&flat.join("a"), 10, (8, 8), "png");
     let err = centre_clips(&VideoFolder::open(&flat, false).unwrap(), cfg.clip(), 8).unwrap_err().to_string();
     assert!(err.contains("labelled videos"), "{err}");
+}
+
+#[cfg(not(feature = "video"))]
+#[test]
+fn video_files_need_the_video_feature() {
+    let root = tmp("no-feature");
+    std::fs::write(root.join("clip.mp4"), b"\0\0\0\x18ftypmp42").unwrap();
+    let err = format!("{:#}", VideoFolder::open(&root, false).unwrap_err());
+    assert!(err.contains("clip.mp4") && err.contains("--features video"), "{err}");
 }

@@ -55,7 +55,7 @@ pub fn run(a: Args) -> Result<()> {
     let clip = ClipSpec { frames: a.frames, stride: a.stride };
     clip.validate()?;
     set.require_frames(clip.span(), a.skip_bad)?;
-    let frames: usize = set.videos.iter().map(|v| v.frames.len()).sum();
+    let frames: usize = set.videos.iter().map(|v| v.length).sum();
     println!(
         "{}: {} videos, {frames} frames, {} channel(s){}{}",
         set.root.display(),

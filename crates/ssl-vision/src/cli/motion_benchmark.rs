@@ -60,7 +60,7 @@ pub fn run(a: Args) -> Result<()> {
     videos.require_frames(a.frames, false)?;
     let mut backgrounds = Vec::new();
     for v in 0..videos.len() {
-        let n = videos.videos[v].frames.len().min(a.background_frames);
+        let n = videos.videos[v].length.min(a.background_frames);
         let frames = (0..n)
             .map(|f| {
                 let img = videos.frame(v, f)?;

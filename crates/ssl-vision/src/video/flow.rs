@@ -300,7 +300,7 @@ pub fn train_flow(set: &VideoFolder, cfg: &FlowTrainConfig, normalize: &AugmentC
         let mut frames = Vec::with_capacity(cfg.batch);
         for _ in 0..cfg.batch {
             let v = rng.random_range(0..set.len());
-            let f = rng.random_range(0..set.videos[v].frames.len());
+            let f = rng.random_range(0..set.videos[v].length);
             let img = augment(&set.frame(v, f)?, &aug, rng);
             frames.push(Tensor::from_slice(&img.data).view([set.channels as i64, side, side]));
         }

@@ -1,7 +1,8 @@
 //! Videos stored as folders of frames (one PNG, JPEG or PGM file per frame, in the order
 //! of their names, numbers compared as numbers): the layout extracted frames usually have,
-//! and the one `datasets/fetch-video.sh` writes. Only the headers are read when a folder is
-//! opened; frames are decoded when a clip needs them.
+//! and the one `datasets/fetch-video.sh` writes; and, with the `video` feature, video files
+//! (MP4, AVI, MKV, ...) in the same places as frame folders. Only headers are read when a
+//! folder is opened; frames are decoded when a clip needs them.
 use crate::augment::Image;
 use crate::data::streamed_folder::header;
 use crate::data::{decode_file, to_image};
@@ -12,13 +13,20 @@ use std::path::{Path, PathBuf};
 /// Extensions of frame files.
 pub const FRAME_EXTENSIONS: [&str; 5] = ["png", "jpg", "jpeg", "pgm", "ppm"];
 
+/// Extensions of video files (read with the `video` feature).
+pub const VIDEO_EXTENSIONS: [&str; 9] = ["mp4", "m4v", "avi", "mkv", "mov", "webm", "mpg", "mpeg", "ogv"];
+
 /// One video: its frame files, in order, all of one size.
 #[derive(Debug, Clone)]
 pub struct FrameVideo {
-    /// The folder.
+    /// The frame folder, or the video file.
     pub dir: PathBuf,
-    /// Frame files in playing order.
+    /// Frame files in playing order (empty for a video file).
     pub frames: Vec<PathBuf>,
+    /// The video file, when the video is one.
+    pub file: Option<PathBuf>,
+    /// Number of frames.
+    pub length: usize,
     /// `(height, width)` of every frame.
     pub size: (usize, usize),
     /// Class index (the class folder it lies in), if the layout has classes.
@@ -91,6 +99,22 @@ fn is_frame(p: &Path) -> bool {
     p.is_file() && p.extension().is_some_and(|e| FRAME_EXTENSIONS.contains(&e.to_string_lossy().to_ascii_lowercase().as_str()))
 }
 
+fn is_video_file(p: &Path) -> bool {
+    p.is_file() && p.extension().is_some_and(|e| VIDEO_EXTENSIONS.contains(&e.to_string_lossy().to_ascii_lowercase().as_str()))
+}
+
+/// Opens a video file: its frame count and size (RGB).
+#[cfg(feature = "video")]
+fn open_file(path: &Path, label: Option<i64>) -> Result<(FrameVideo, bool)> {
+    let info = super::decode::probe(path)?;
+    Ok((FrameVideo { dir: path.to_path_buf(), frames: Vec::new(), file: Some(path.to_path_buf()), length: info.frames, size: info.size, label }, false))
+}
+
+#[cfg(not(feature = "video"))]
+fn open_file(path: &Path, _label: Option<i64>) -> Result<(FrameVideo, bool)> {
+    bail!("{}: a video file; this build reads frame folders only (build with `--features video` to decode video files with FFmpeg)", path.display())
+}
+
 /// Reads a video folder's frame list and every frame's header: all frames must be readable
 /// and of one size.
 fn open_video(dir: &Path, label: Option<i64>) -> Result<(FrameVideo, bool)> {
@@ -109,7 +133,8 @@ fn open_video(dir: &Path, label: Option<i64>) -> Result<(FrameVideo, bool)> {
         }
         grey &= channels < 3;
     }
-    Ok((FrameVideo { dir: dir.to_path_buf(), frames, size: (h as usize, w as usize), label }, grey))
+    let length = frames.len();
+    Ok((FrameVideo { dir: dir.to_path_buf(), frames, file: None, length, size: (h as usize, w as usize), label }, grey))
 }
 
 impl VideoFolder {
@@ -121,25 +146,30 @@ impl VideoFolder {
         if !root.is_dir() {
             bail!("{}: no such folder", root.display());
         }
-        let subdirs: Vec<PathBuf> = entries(root)?.into_iter().filter(|p| p.is_dir()).collect();
-        if subdirs.is_empty() {
-            bail!("{}: no video folders (expected <video>/<frames> or <class>/<video>/<frames>)", root.display());
+        let items = entries(root)?;
+        let subdirs: Vec<PathBuf> = items.iter().filter(|p| p.is_dir()).cloned().collect();
+        let files: Vec<PathBuf> = items.into_iter().filter(|p| is_video_file(p)).collect();
+        if subdirs.is_empty() && files.is_empty() {
+            bail!("{}: no videos (expected <video>/<frames>, <class>/<video>/<frames>, or video files in place of the frame folders)", root.display());
         }
         let holds_frames = |d: &Path| entries(d).map(|e| e.iter().any(|p| is_frame(p))).unwrap_or(false);
-        let classes = !subdirs.iter().any(|d| holds_frames(d));
+        // Class folders hold videos (frame folders or files), never frames themselves.
+        let classes = files.is_empty() && !subdirs.iter().any(|d| holds_frames(d));
         let mut dirs: Vec<(PathBuf, Option<i64>)> = Vec::new();
         let mut class_names = Vec::new();
         if classes {
             for (c, class) in subdirs.iter().enumerate() {
                 class_names.push(class.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
-                dirs.extend(entries(class)?.into_iter().filter(|p| p.is_dir()).map(|d| (d, Some(c as i64))));
+                dirs.extend(entries(class)?.into_iter().filter(|p| p.is_dir() || is_video_file(p)).map(|d| (d, Some(c as i64))));
             }
         } else {
-            dirs = subdirs.into_iter().map(|d| (d, None)).collect();
+            dirs = subdirs.into_iter().chain(files).map(|d| (d, None)).collect();
+            dirs.sort_by(|a, b| natural_order(&a.0.to_string_lossy(), &b.0.to_string_lossy()));
         }
         let (mut videos, mut skipped, mut grey) = (Vec::new(), Vec::new(), true);
         for (dir, label) in dirs {
-            match open_video(&dir, label) {
+            let opened = if dir.is_dir() { open_video(&dir, label) } else { open_file(&dir, label) };
+            match opened {
                 Ok((v, g)) => {
                     grey &= g;
                     videos.push(v);
@@ -166,6 +196,32 @@ impl VideoFolder {
 
     /// Frame `f` of video `v`, as floats in `[0, 1]` with the folder's channel count.
     pub fn frame(&self, v: usize, f: usize) -> Result<Image> {
+        Ok(self.frames_of(v, &[f])?.remove(0))
+    }
+
+    /// Frames `indices` of video `v` (a video file is decoded once for all of them).
+    pub fn frames_of(&self, v: usize, indices: &[usize]) -> Result<Vec<Image>> {
+        let video = &self.videos[v];
+        if let Some(f) = indices.iter().find(|&&f| f >= video.length) {
+            bail!("{}: no frame {f} (it has {})", video.dir.display(), video.length);
+        }
+        match &video.file {
+            Some(file) => self.decode_file_frames(file, indices),
+            None => indices.iter().map(|&f| self.folder_frame(v, f)).collect(),
+        }
+    }
+
+    #[cfg(feature = "video")]
+    fn decode_file_frames(&self, file: &Path, indices: &[usize]) -> Result<Vec<Image>> {
+        super::decode::decode_frames(file, indices, self.channels)
+    }
+
+    #[cfg(not(feature = "video"))]
+    fn decode_file_frames(&self, file: &Path, _indices: &[usize]) -> Result<Vec<Image>> {
+        bail!("{}: a video file; build with `--features video` to decode it", file.display())
+    }
+
+    fn folder_frame(&self, v: usize, f: usize) -> Result<Image> {
         let video = &self.videos[v];
         let path = video.frames.get(f).with_context(|| format!("{}: no frame {f} (it has {})", video.dir.display(), video.frames.len()))?;
         let img = decode_file(path)?;
@@ -179,16 +235,16 @@ impl VideoFolder {
     /// Keeps only the videos with at least `frames` frames; the others are an error naming
     /// the first, or with `skip_bad` are left out and listed in [`VideoFolder::skipped`].
     pub fn require_frames(&mut self, frames: usize, skip_bad: bool) -> Result<()> {
-        let short: Vec<usize> = (0..self.len()).filter(|&v| self.videos[v].frames.len() < frames).collect();
+        let short: Vec<usize> = (0..self.len()).filter(|&v| self.videos[v].length < frames).collect();
         if let Some(&first) = short.first() {
             let v = &self.videos[first];
-            let why = format!("{}: {} frames, a clip needs {frames}", v.dir.display(), v.frames.len());
+            let why = format!("{}: {} frames, a clip needs {frames}", v.dir.display(), v.length);
             if !skip_bad {
                 bail!("{why} ({} such videos; --skip-bad leaves them out)", short.len());
             }
             for &s in short.iter().rev() {
                 let v = self.videos.remove(s);
-                self.skipped.push(format!("{}: {} frames, a clip needs {frames}", v.dir.display(), v.frames.len()));
+                self.skipped.push(format!("{}: {} frames, a clip needs {frames}", v.dir.display(), v.length));
             }
             if self.videos.is_empty() {
                 bail!("{}: no video has the {frames} frames a clip needs", self.root.display());
@@ -240,7 +296,10 @@ impl VideoFolder {
             h.update((v.size.0 as u64).to_le_bytes());
             h.update((v.size.1 as u64).to_le_bytes());
             h.update(v.label.unwrap_or(-1).to_le_bytes());
-            for f in &v.frames {
+            if v.file.is_some() {
+                h.update((v.length as u64).to_le_bytes());
+            }
+            for f in v.frames.iter().chain(&v.file) {
                 h.update(std::fs::metadata(f).map(|m| m.len()).unwrap_or(u64::MAX).to_le_bytes());
             }
         }

@@ -49,15 +49,8 @@ impl ClipLoader {
         if batch == 0 || batch > set.len() {
             bail!("batch size {batch} does not fit {} videos in {}", set.len(), set.root.display());
         }
-        if let Some(v) = set.videos.iter().find(|v| v.frames.len() < plan.clip.span()) {
-            bail!(
-                "{}: {} frames, a clip of {} frames at stride {} needs {}",
-                v.dir.display(),
-                v.frames.len(),
-                plan.clip.frames,
-                plan.clip.stride,
-                plan.clip.span()
-            );
+        if let Some(v) = set.videos.iter().find(|v| v.length < plan.clip.span()) {
+            bail!("{}: {} frames, a clip of {} frames at stride {} needs {}", v.dir.display(), v.length, plan.clip.frames, plan.clip.stride, plan.clip.span());
         }
         Ok(Self { set, plan: Arc::new(plan), batch, seed, prefetch: Prefetcher::new(2) })
     }
@@ -69,24 +62,26 @@ impl ClipLoader {
 
     /// The clips of one video: for each view, its frame indices and augmented frames.
     fn clips_of(set: &VideoFolder, plan: &ClipPlan, video: usize, seeds: impl Fn(usize) -> u64) -> Result<Vec<Vec<Image>>> {
-        let length = set.videos[video].frames.len();
-        // Frames shared by two clips are decoded once.
-        let mut decoded: HashMap<usize, Image> = HashMap::new();
-        let mut clips = Vec::with_capacity(plan.views);
+        let length = set.videos[video].length;
+        // Each view's draws: its frames first, then its augmentation.
+        let mut draws = Vec::with_capacity(plan.views);
         for v in 0..plan.views {
             let mut rng = ChaCha8Rng::seed_from_u64(seeds(v));
             let indices = plan.clip.sample(length, &mut rng).map_err(|e| e.context(set.videos[video].dir.display().to_string()))?;
-            let mut frames = Vec::with_capacity(indices.len());
-            for f in indices {
-                let frame = match decoded.entry(f) {
-                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(e) => e.insert(set.frame(video, f)?),
-                };
-                frames.push(frame.clone());
-            }
-            clips.push(augment_clip(&frames, &plan.augment, &mut rng));
+            draws.push((rng, indices));
         }
-        Ok(clips)
+        // Frames shared by two clips are decoded once (a video file in one pass).
+        let mut wanted: Vec<usize> = draws.iter().flat_map(|(_, i)| i.iter().copied()).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let decoded: HashMap<usize, Image> = wanted.iter().copied().zip(set.frames_of(video, &wanted)?).collect();
+        Ok(draws
+            .into_iter()
+            .map(|(mut rng, indices)| {
+                let frames: Vec<Image> = indices.iter().map(|f| decoded[f].clone()).collect();
+                augment_clip(&frames, &plan.augment, &mut rng)
+            })
+            .collect())
     }
 
     /// The batch of videos `ids` at global index `index` (the worker calls this), the

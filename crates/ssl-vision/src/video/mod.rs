@@ -2,6 +2,8 @@
 //! consistently across their frames, and batched as `[N, C, T, H, W]` in parallel.
 pub mod benchmark;
 pub mod clip;
+#[cfg(feature = "video")]
+pub mod decode;
 pub mod flow;
 pub mod frames;
 pub mod loader;

@@ -230,11 +230,11 @@ pub fn centre_clips(set: &VideoFolder, clip: ClipSpec, size: usize) -> Result<(T
     let mut clips = Vec::with_capacity(set.len());
     let mut labels = Vec::with_capacity(set.len());
     for (v, video) in set.videos.iter().enumerate() {
-        if video.frames.len() < clip.span() {
-            bail!("{}: {} frames, a clip needs {}", video.dir.display(), video.frames.len(), clip.span());
+        if video.length < clip.span() {
+            bail!("{}: {} frames, a clip needs {}", video.dir.display(), video.length, clip.span());
         }
         let Some(label) = video.label else { bail!("{}: evaluation needs labelled videos (<class>/<video>/<frames>)", set.root.display()) };
-        let start = (video.frames.len() - clip.span()) / 2;
+        let start = (video.length - clip.span()) / 2;
         let mut frames = Vec::with_capacity(clip.frames);
         for k in 0..clip.frames {
             let img = augment(&set.frame(v, start + k * clip.stride)?, &plain, &mut ChaCha8Rng::seed_from_u64(0));

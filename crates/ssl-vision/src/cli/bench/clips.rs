@@ -40,40 +40,65 @@ fn ours(set: &VideoFolder, plan: &ClipPlan, count: usize, threads: usize) -> Res
     Ok((batches * BATCH) as f64 / t0.elapsed().as_secs_f64())
 }
 
+/// Clips from frame folders against PIL + torchvision.
 pub fn run(a: &Args) -> Result<Vec<serde_json::Value>> {
-    let set = VideoFolder::open(&a.frames, false).with_context(|| format!("{}: run datasets/fetch-video.sh first", a.frames.display()))?;
+    compare(a, &a.frames, &[("clips_torchvision.py", None, "PIL + torchvision v2")], "frame folders")
+}
+
+/// Clips from video files against PyAV and decord, each with torchvision.
+pub fn run_files(a: &Args) -> Result<Vec<serde_json::Value>> {
+    if !cfg!(feature = "video") {
+        bail!("the video-file benchmark decodes with FFmpeg: build with `--features video` (scripts/setup-video.sh installs its libraries)");
+    }
+    compare(
+        a,
+        &a.video_files,
+        &[("clips_video_files.py", Some("pyav"), "PyAV + torchvision v2"), ("clips_video_files.py", Some("decord"), "decord + torchvision v2")],
+        "video files",
+    )
+}
+
+/// Ours against each reference `(script, backend, name)` on the videos of `folder`.
+fn compare(a: &Args, folder: &std::path::Path, references: &[(&str, Option<&str>, &str)], what: &str) -> Result<Vec<serde_json::Value>> {
+    let set = VideoFolder::open(folder, false).with_context(|| format!("{}: run datasets/fetch-video.sh first", folder.display()))?;
     let plan = ClipPlan { clip: ClipSpec { frames: FRAMES, stride: STRIDE }, augment: clip_augment(), views: 2 };
     let mut results = Vec::new();
     for threads in super::decode::thread_counts() {
         let ours = ours(&set, &plan, a.clip_count, threads)?;
         let workers = if threads == 1 { 0 } else { threads };
-        let args = [
-            "--dir".into(),
-            a.frames.display().to_string(),
-            "--videos".into(),
-            a.clip_count.to_string(),
-            "--batch".into(),
-            BATCH.to_string(),
-            "--workers".into(),
-            workers.to_string(),
-            "--frames".into(),
-            FRAMES.to_string(),
-            "--stride".into(),
-            STRIDE.to_string(),
-            "--size".into(),
-            SIZE.to_string(),
-        ];
-        let r = python(a, "clips_torchvision.py", &args)?;
-        let reference = num(&r, "videos_per_second");
-        println!(
-            "clips from frame folders (2 views of {FRAMES} frames at stride {STRIDE}, {SIZE} px), {threads} thread(s): ours {ours:.1} videos/s, PIL + torchvision v2 {reference:.1} (ratio {:.2})",
+        for &(script, backend, name) in references {
+            let mut args = vec![
+                "--dir".into(),
+                folder.display().to_string(),
+                "--videos".into(),
+                a.clip_count.to_string(),
+                "--batch".into(),
+                BATCH.to_string(),
+                "--workers".into(),
+                workers.to_string(),
+                "--frames".into(),
+                FRAMES.to_string(),
+                "--stride".into(),
+                STRIDE.to_string(),
+                "--size".into(),
+                SIZE.to_string(),
+            ];
+            if let Some(b) = backend {
+                args.extend(["--backend".to_string(), b.to_string()]);
+            }
+            let r = python(a, script, &args)?;
+            let reference = num(&r, "videos_per_second");
+            println!(
+            "clips from {what} (2 views of {FRAMES} frames at stride {STRIDE}, {SIZE} px), {threads} thread(s): ours {ours:.1} videos/s, {name} {reference:.1} (ratio {:.2})",
             ours / reference
         );
-        results.push(serde_json::json!({
-            "benchmark": format!("read {FRAMES}-frame clips (stride {STRIDE}) from frame folders + two augmented {SIZE}x{SIZE} clip views"),
-            "videos": set.len(), "clips": a.clip_count, "threads": threads, "ours_videos_per_second": ours,
-            "reference_videos_per_second": reference, "ratio": ours / reference, "reference": r,
-        }));
+            results.push(serde_json::json!({
+                "benchmark": format!("read {FRAMES}-frame clips (stride {STRIDE}) from {what} + two augmented {SIZE}x{SIZE} clip views"),
+                "reference_name": name,
+                "videos": set.len(), "clips": a.clip_count, "threads": threads, "ours_videos_per_second": ours,
+                "reference_videos_per_second": reference, "ratio": ours / reference, "reference": r,
+            }));
+        }
     }
     Ok(results)
 }

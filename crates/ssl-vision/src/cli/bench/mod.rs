@@ -33,6 +33,10 @@ pub enum Which {
     Clips,
     /// The SimCLR step of R3D-18 and R(2+1)D-18 on 8-frame clips against PyTorch.
     VideoStep,
+    /// Clips decoded from video files (MP4) + two augmented clip views per video, at 1, 2
+    /// and all threads, against PyAV and decord with torchvision v2 video transforms in a
+    /// DataLoader (needs `--features video`).
+    VideoFiles,
 }
 
 #[derive(Parser, Debug)]
@@ -82,6 +86,9 @@ pub struct Args {
     /// Folder of videos as frame folders for the clip benchmark (datasets/fetch-video.sh).
     #[arg(long, default_value = "datasets/cache/video/frames")]
     pub frames: PathBuf,
+    /// Folder of video files for the video-file clip benchmark (datasets/fetch-video.sh).
+    #[arg(long, default_value = "datasets/cache/video/files")]
+    pub video_files: PathBuf,
     /// Videos per thread count in the clip benchmark (each two clips).
     #[arg(long, default_value_t = 96)]
     pub clip_count: usize,
@@ -116,6 +123,9 @@ pub fn run(a: Args) -> Result<()> {
     }
     if all || a.which == Which::Clips {
         results.extend(clips::run(&a)?);
+    }
+    if a.which == Which::VideoFiles || (all && cfg!(feature = "video")) {
+        results.extend(clips::run_files(&a)?);
     }
     if all || a.which == Which::VideoStep {
         results.push(train_step::run_video(&a, "r3d-18")?);

@@ -1,5 +1,5 @@
 //! The 3-D backbones keep torchvision's contract: every variable named and shaped as in
-//! `torchvision.models.video.r3d_18` / `r2plus1d_18` (without `fc`; fixture written by
+//! `torchvision.models.video.r3d_18` / `r2plus1d_18` (without `fc`) / `s3d` (`features`; fixture written by
 //! tests/reference/torchvision_video_resnet_names.py), and, where Python's torch is
 //! importable, PyTorch loads our weights with `strict=True` and computes the same features.
 use ssl_core::blocks::BackboneConfig;
@@ -22,7 +22,7 @@ fn build(kind: &str, small: bool) -> (nn::VarStore, Box<dyn ssl_core::blocks::Ba
 #[test]
 fn names_and_shapes_are_torchvisions() {
     let want = fixture();
-    for kind in ["r3d-18", "r2plus1d-18"] {
+    for kind in ["r3d-18", "r2plus1d-18", "s3d"] {
         let (vs, _) = build(kind, false);
         let ours: BTreeMap<String, Vec<i64>> = vs.variables().into_iter().map(|(k, v)| (k, v.size())).collect();
         let theirs: BTreeMap<String, Vec<i64>> =
@@ -49,6 +49,16 @@ fn clips_give_512_features_and_the_small_stem_keeps_resolution() {
         let again = tch::no_grad(|| net.forward_t(&x, false));
         assert!(f.allclose(&again, 1e-6, 1e-6, false));
     }
+    // S3D: 1024 features at torchvision's width, 16 x width below it; short clips pass.
+    let (_, s3d) = build("s3d", true);
+    assert_eq!(s3d.out_dim(), 1024);
+    let f = tch::no_grad(|| s3d.forward_t(&Tensor::randn([2, 3, 4, 32, 32], (Kind::Float, Device::Cpu)), false));
+    assert_eq!(f.size(), [2, 1024]);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let small = ssl_vision::registry().build_backbone(&vs.root(), &BackboneConfig::new("s3d", 3).with_shape(16, 4).with_small_image_stem(true)).unwrap();
+    assert_eq!(small.out_dim(), 256);
+    let f = tch::no_grad(|| small.forward_t(&Tensor::randn([2, 3, 2, 16, 16], (Kind::Float, Device::Cpu)), false));
+    assert_eq!(f.size(), [2, 256]);
     // A narrower network for CPU-sized runs: the same names, features 8 x width wide.
     let vs = nn::VarStore::new(Device::Cpu);
     let narrow = ssl_vision::registry().build_backbone(&vs.root(), &BackboneConfig::new("r2plus1d-18", 1).with_shape(8, 4)).unwrap();
@@ -75,7 +85,7 @@ fn torchvision_loads_the_weights_strictly_and_agrees() {
     }
     let dir = std::env::temp_dir().join(format!("ssl-vision-video-backbones-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    for (kind, arch, small) in [("r3d-18", "r3d_18", false), ("r2plus1d-18", "r2plus1d_18", true)] {
+    for (kind, arch, small) in [("r3d-18", "r3d_18", false), ("r2plus1d-18", "r2plus1d_18", true), ("s3d", "s3d", true)] {
         let (vs, net) = build(kind, small);
         // Non-trivial running statistics, so evaluation mode is checked too.
         for (name, t) in vs.variables() {

@@ -11,6 +11,7 @@ pub mod motion;
 pub mod optical_flow;
 pub mod pipeline;
 pub mod resnet3d;
+pub mod s3d;
 pub mod ssvc;
 pub mod stc_mix;
 pub mod view_transform;
@@ -25,6 +26,7 @@ pub use motion::{render_clip, BackgroundRule, Motion, MotionConfig};
 pub use optical_flow::{horn_schunck, MotionInput};
 pub use pipeline::{centre_clips, clip_features, fitted_flow, pretrain_video, score_features, VideoPretrainConfig, VideoScores};
 pub use resnet3d::{Resnet3dKind, VideoResNet};
+pub use s3d::S3d;
 pub use ssvc::{suppress_static, SsvcConfig, StaticSuppression};
 pub use stc_mix::{StcMix, StcMixOptions};
 pub use view_transform::{TransformedView, ViewTransform};
@@ -48,6 +50,12 @@ pub fn video_backbones() -> Vec<BackboneSpec> {
             summary: "R(2+1)D-18 for clips [N, C, T, H, W]: 1x3x3 spatial then 3x1x1 temporal convolutions (torchvision.models.video.r2plus1d_18's names; its shapes at width 64)",
             min_input: 16,
             build: |p, c| Ok(Box::new(VideoResNet::new(p, Resnet3dKind::R2Plus1d18, c.in_channels, c.width, c.small_image_stem)?)),
+        },
+        BackboneSpec {
+            name: "s3d",
+            summary: "S3D for clips [N, C, T, H, W]: separable 3-D Inception, 1024 w / 64 features (torchvision.models.video.s3d's `features` names; its shapes at width 64)",
+            min_input: 16,
+            build: |p, c| Ok(Box::new(S3d::new(p, c.in_channels, c.width, c.small_image_stem)?)),
         },
     ]
 }

@@ -21,12 +21,12 @@ pub enum Resnet3dKind {
 }
 
 /// A BatchNorm3d with torchvision's `num_batches_tracked` buffer (for `strict=True`).
-fn batch_norm3d(p: nn::Path, channels: i64) -> nn::BatchNorm {
+pub(crate) fn batch_norm3d(p: nn::Path, channels: i64) -> nn::BatchNorm {
     let _ = p.zeros_no_train("num_batches_tracked", &[]);
     nn::batch_norm3d(p, channels, Default::default())
 }
 
-fn conv(p: nn::Path, c_in: i64, c_out: i64, kernel: [i64; 3], stride: [i64; 3], padding: [i64; 3]) -> nn::Conv3D {
+pub(crate) fn conv(p: nn::Path, c_in: i64, c_out: i64, kernel: [i64; 3], stride: [i64; 3], padding: [i64; 3]) -> nn::Conv3D {
     let cfg = ConvConfigND {
         stride,
         padding,

@@ -33,6 +33,12 @@ enum Command {
     /// Write the generated motion benchmark: real objects moving over real clips, eight motion
     /// classes; plain, static-bias and cross-view splits.
     MotionBenchmark(cli::motion_benchmark::Args),
+    /// Pre-train a video encoder on a folder of videos (any method on a 3-D backbone;
+    /// --ssvc, --viewclr); resumable.
+    VideoPretrain(cli::video_pretrain::Args),
+    /// Evaluate a video run's encoder (or random weights, or raw pixels) on a labelled split:
+    /// kNN, linear probe, retrieval recall@k.
+    VideoEval(cli::video_eval::Args),
     /// Video pre-training (a method on a 3-D backbone) against raw pixels and random encoders
     /// on a labelled video folder: kNN, linear probe, retrieval recall@k.
     VideoBaseline(cli::video_baseline::Args),
@@ -59,6 +65,8 @@ fn main() -> ExitCode {
         Command::UotaExperiment(a) => cli::uota::run(a),
         Command::Clips(a) => cli::clips::run(a),
         Command::MotionBenchmark(a) => cli::motion_benchmark::run(a),
+        Command::VideoPretrain(a) => cli::video_pretrain::run(a),
+        Command::VideoEval(a) => cli::video_eval::run(a),
         Command::VideoBaseline(a) => cli::video_baseline::run(a),
         Command::VideoExperiment(a) => cli::video_experiment::run(a),
         Command::Bench(a) => cli::bench::run(a),

@@ -828,6 +828,38 @@ fn video_experiments_run_each_method_against_its_baseline() {
 }
 
 #[test]
+fn video_pretrain_resumes_and_video_eval_scores_the_run() {
+    let dir = tmp("video-pretrain");
+    dot_videos(&dir.join("data"));
+    let (train, run) = (dir.join("data/train"), dir.join("run"));
+    let tiny = ["--width", "4", "--frames", "4", "--stride", "2", "--size", "16", "--batch", "4", "--threads", "1"];
+    let mut args = vec!["video-pretrain", "--data", s(&train), "--out", s(&run), "--steps", "3", "--ssvc", "--flow-steps", "3"];
+    args.extend_from_slice(&tiny);
+    let out = ok(&args);
+    assert!(out.contains("moco-v2+ssvc: 3 steps") && run.join("loss.png").exists() && run.join("flow.safetensors").exists(), "{out}");
+    // Resuming the finished run finds it finished; other settings are refused, and so is a
+    // fresh start on a folder that holds a run.
+    let mut again = args.clone();
+    again.push("--resume");
+    let out = ok(&again);
+    assert!(out.contains("moco-v2+ssvc: 3 steps"), "{out}");
+    let mut longer = again.clone();
+    longer[6] = "5";
+    fails(&longer, "settings differ");
+    fails(&args, "checkpoint");
+    let strip = dir.join("strip.png");
+    let out = ok(&["video-eval", "--run", s(&run), "--data", s(&dir.join("data")), "--threads", "1", "--strip", s(&strip)]);
+    assert!(out.contains("moco-v2+ssvc (3 steps): kNN") && out.contains("12 train / 4 test videos, 2 classes"), "{out}");
+    assert!(strip.exists() && run.join("eval.json").exists());
+    let out = ok(&["video-eval", "--run", s(&run), "--data", s(&dir.join("data")), "--threads", "1", "--random-init"]);
+    assert!(out.contains("random r3d-18"), "{out}");
+    let out = ok(&["video-eval", "--run", s(&run), "--data", s(&dir.join("data")), "--threads", "1", "--raw-pixels"]);
+    assert!(out.contains("raw pixels: kNN") && run.join("eval-raw-pixels.json").exists(), "{out}");
+    fails(&["video-eval", "--run", s(&dir.join("data")), "--data", s(&dir.join("data"))], "no checkpoint found");
+    fails(&["video-pretrain", "--data", s(&dir.join("nowhere")), "--out", s(&dir.join("run2"))], "no such folder");
+}
+
+#[test]
 fn video_baseline_writes_its_table() {
     let dir = tmp("video-baseline");
     dot_videos(&dir.join("data"));

@@ -12,4 +12,6 @@ pub mod table;
 pub mod uota;
 pub mod video_baseline;
 pub mod video_common;
+pub mod video_eval;
 pub mod video_experiment;
+pub mod video_pretrain;

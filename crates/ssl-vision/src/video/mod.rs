@@ -24,7 +24,7 @@ pub use frames::{natural_order, FrameVideo, VideoFolder, FRAME_EXTENSIONS};
 pub use loader::{ClipLoader, ClipPlan};
 pub use motion::{render_clip, BackgroundRule, Motion, MotionConfig};
 pub use optical_flow::{horn_schunck, MotionInput};
-pub use pipeline::{centre_clips, clip_features, fitted_flow, pretrain_video, score_features, VideoPretrainConfig, VideoScores};
+pub use pipeline::{centre_clips, clip_features, fitted_flow, pretrain_video, score_features, video_run_config, VideoPretrainConfig, VideoScores};
 pub use resnet3d::{Resnet3dKind, VideoResNet};
 pub use s3d::S3d;
 pub use ssvc::{suppress_static, SsvcConfig, StaticSuppression};

@@ -195,6 +195,17 @@ pub fn pretrain_video(
     Ok((vs, method, summary))
 }
 
+/// The configuration a video run was trained with (from its newest checkpoint).
+pub fn video_run_config(run: &Path) -> Result<VideoPretrainConfig> {
+    let ck = ssl_core::train::CheckpointDir::new(run.join("checkpoints"), 1)
+        .latest()?
+        .with_context(|| format!("{}: no checkpoint found (is this a video pre-training folder?)", run.display()))?;
+    let cfg: VideoPretrainConfig = serde_json::from_value(ck.meta.config.clone())
+        .with_context(|| format!("{}: the checkpoint's config is not a video pre-training config", ck.dir.display()))?;
+    cfg.validate().with_context(|| format!("{}: the checkpoint's config is not valid", ck.dir.display()))?;
+    Ok(cfg)
+}
+
 /// SSVC's flow for a run in `out`: read from `out/flow.safetensors` when an earlier start of
 /// the run fitted it, else fitted on the training frames and saved there with its NLL curve.
 pub fn fitted_flow(s: &SsvcConfig, set: &VideoFolder, cfg: &VideoPretrainConfig, out: &Path, device: Device) -> Result<FrameFlow> {

@@ -811,7 +811,11 @@ fn video_experiments_run_each_method_against_its_baseline() {
         args.extend(extra);
         let out = ok(&args);
         let md = std::fs::read_to_string(&doc).unwrap();
-        for row in rows.iter().chain(&["| raw pixels (centre clip, flattened) |", "| random r3d-18 (width 4) |"]) {
+        for row in rows.iter().chain(&[
+            "| raw pixels (centre clip, flattened) |",
+            "| random r3d-18 (width 4) |",
+            "| supervised r3d-18 on the labels (upper reference), 2 steps |",
+        ]) {
             assert!(md.contains(row), "{method}: {row} missing:\n{md}\n{out}");
         }
         assert!(md.contains("Method minus baseline") && md.contains("Mean ± sd over 2 seeds per arm"), "{md}");
@@ -890,7 +894,12 @@ fn video_baseline_writes_its_table() {
         s(&doc),
     ]);
     let md = std::fs::read_to_string(&doc).unwrap();
-    for row in ["| raw pixels (centre clip, flattened) |", "| random r3d-18 (width 4) |", "| moco-v2 pre-trained, 2 steps |"] {
+    for row in [
+        "| raw pixels (centre clip, flattened) |",
+        "| random r3d-18 (width 4) |",
+        "| moco-v2 pre-trained, 2 steps |",
+        "| supervised r3d-18 on the labels (upper reference), 2 steps |",
+    ] {
         assert!(md.contains(row), "{row} missing:\n{md}\n{out}");
     }
     assert!(md.contains("12 training and 4 test videos, 2 classes") && md.contains("Chance is 50.0%"), "{md}");

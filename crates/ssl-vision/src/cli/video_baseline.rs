@@ -2,7 +2,7 @@
 //! generated motion benchmark by default): raw pixels, random 3-D encoders, and a method's
 //! pre-trained encoders over seeds, scored by kNN, the linear probe and clip-to-clip
 //! retrieval; the table goes to `docs/`.
-use super::video_common::{clip_blocks_png, pretrain_and_score, scores_table, LabelledClips, SizeArgs};
+use super::video_common::{clip_blocks_png, pretrain_and_score, scores_table, supervised_row, LabelledClips, SizeArgs};
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use ssl_vision::video::{VideoPretrainConfig, VideoScores};
@@ -23,6 +23,9 @@ pub struct Args {
     /// Seeds (pre-training runs and random encoders).
     #[arg(long, default_value_t = 3)]
     pub seeds: u64,
+    /// Seeds of the supervised reference (the backbone trained on the labels; 0: none).
+    #[arg(long, default_value_t = 1)]
+    pub supervised_seeds: u64,
     #[arg(long, default_value = "runs/video-baseline")]
     pub out: PathBuf,
     /// The report (default `docs/video-baseline-<split>.md`); its pictures (loss curves,
@@ -60,13 +63,14 @@ pub fn run(a: Args) -> Result<()> {
     }
     rows.push((format!("random {} (width {})", cfg.backbone, cfg.width), random));
     rows.push((format!("{} pre-trained, {} steps", cfg.method, cfg.steps), trained));
+    rows.extend(supervised_row(&cfg, &clips, a.supervised_seeds, &a.out.join(&split), device)?);
 
     let (train, test) = (&clips.train, &clips.test);
     let mut md = format!(
-        "Data: {} (generated where it is the motion benchmark: see docs/video.md): {} training and {} test videos, {} classes. Clips of {} frames at stride {}, {} x {} px. Pre-training: {} on {} (width {}, small-input stem), {} steps of {} videos x 2 clips (AdamW, lr {}, queue {} where the method keeps one), SimCLR's crop / flip / jitter / grey-scale on each clip as one. Evaluation on the centre clip of each video, frozen features: kNN (k 20, t 0.07), linear probe, clip-to-clip retrieval (test clips query the training clips; recall@k). Mean ± sd over {} seeds (raw pixels: one, deterministic).\n\n\
-         Command: `cargo run --release -p ssl-vision -- video-baseline --data {} --method {} {} --seeds {}`\n\n",
-        a.data.display(), train.len(), test.len(), clips.classes(), cfg.frames, cfg.stride, cfg.size, cfg.size, cfg.method, cfg.backbone, cfg.width, cfg.steps, cfg.batch, cfg.lr, cfg.queue, a.seeds,
-        a.data.display(), cfg.method, a.size.flags(&cfg), a.seeds,
+        "Data: {} (generated where it is the motion benchmark: see docs/video.md): {} training and {} test videos, {} classes. Clips of {} frames at stride {}, {} x {} px. Pre-training: {} on {} (width {}, small-input stem), {} steps of {} videos x 2 clips (AdamW, lr {}, queue {} where the method keeps one), SimCLR's crop / flip / jitter / grey-scale on each clip as one. Evaluation on the centre clip of each video, frozen features: kNN (k 20, t 0.07), linear probe, clip-to-clip retrieval (test clips query the training clips; recall@k). Mean ± sd over {} seeds (raw pixels: one, deterministic; the supervised reference: {} seed(s)).\n\n\
+         Command: `cargo run --release -p ssl-vision -- video-baseline --data {} --method {} {} --seeds {} --supervised-seeds {}`\n\n",
+        a.data.display(), train.len(), test.len(), clips.classes(), cfg.frames, cfg.stride, cfg.size, cfg.size, cfg.method, cfg.backbone, cfg.width, cfg.steps, cfg.batch, cfg.lr, cfg.queue, a.seeds, a.supervised_seeds,
+        a.data.display(), cfg.method, a.size.flags(&cfg), a.seeds, a.supervised_seeds,
     );
     md += &scores_table(&rows);
     writeln!(

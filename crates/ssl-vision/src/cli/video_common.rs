@@ -152,6 +152,25 @@ impl LabelledClips {
     }
 }
 
+/// The supervised reference over `seeds` seeds: `cfg`'s backbone trained on the labels of
+/// the training videos (the same steps, batch, augmentation), then frozen and scored.
+pub fn supervised_row(cfg: &VideoPretrainConfig, clips: &LabelledClips, seeds: u64, out: &Path, device: Device) -> Result<Option<(String, Vec<VideoScores>)>> {
+    if seeds == 0 {
+        return Ok(None);
+    }
+    let mut scores = Vec::new();
+    for seed in 0..seeds {
+        let c = VideoPretrainConfig { seed, ..cfg.clone() };
+        let dir = out.join(format!("supervised-s{seed}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (_, model) = ssl_vision::video::pipeline::train_supervised(&c, clips.train.clone(), &dir, device)?;
+        let (s, _) = clips.score(model.encoder.as_ref(), seed, device)?;
+        eprintln!("supervised seed {seed}: kNN {:.1}%, linear {:.1}%, R@1 {:.1}%", 100.0 * s.knn, 100.0 * s.linear, 100.0 * s.recall[0]);
+        scores.push(s);
+    }
+    Ok(Some((format!("supervised {} on the labels (upper reference), {} steps", cfg.backbone, cfg.steps), scores)))
+}
+
 /// One finished pre-training run: its scores, loss curve and features.
 pub struct ScoredRun {
     pub scores: VideoScores,

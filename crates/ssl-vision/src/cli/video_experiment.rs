@@ -7,7 +7,7 @@
 //! - `viewclr`: MoCo v2 with and without the learnable view generator on the cross-view split
 //!   (trained on cameras at 0 and 25 degrees, tested at 55).
 //! - `stc-mix`: STC-mix + CMMC against SimCLR at 25, 50 and 100 % of the training videos.
-use super::video_common::{clip_blocks_png, pretrain_and_score, scores_table, LabelledClips, Preset, ScoredRun, SizeArgs};
+use super::video_common::{clip_blocks_png, pretrain_and_score, scores_table, supervised_row, LabelledClips, Preset, ScoredRun, SizeArgs};
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use ssl_core::eval::mean_std;
@@ -52,6 +52,9 @@ pub struct Args {
     /// Seeds per arm.
     #[arg(long, default_value_t = 3)]
     pub seeds: u64,
+    /// Seeds of the supervised reference (the backbone trained on the labels; 0: none).
+    #[arg(long, default_value_t = 1)]
+    pub supervised_seeds: u64,
     /// Softmax temperature of both arms (default: 0.07 for ssvc as in its official code, else
     /// the methods' own).
     #[arg(long)]
@@ -156,6 +159,7 @@ pub fn run(a: Args) -> Result<()> {
     let mut rows: Vec<(String, Vec<VideoScores>)> = vec![("raw pixels (centre clip, flattened)".into(), vec![clips.raw_scores()?])];
     let random = (0..a.seeds).map(|seed| clips.random_scores(&VideoPretrainConfig { seed, ..base.clone() }, device)).collect::<Result<Vec<_>>>()?;
     rows.push((format!("random {} (width {})", base.backbone, base.width), random));
+    rows.extend(supervised_row(&base, &clips, a.supervised_seeds, &a.out.join(a.method.name()), device)?);
     let mut curves = Vec::new();
     let mut comparisons = Vec::new();
     for &fraction in &fractions {
@@ -184,7 +188,7 @@ pub fn run(a: Args) -> Result<()> {
 
     let (train, test) = (&clips.train, &clips.test);
     let mut md = format!(
-        "Data: {} (generated: see docs/video.md), {} training and {} test videos, {} classes. Clips of {} frames at stride {}, {} x {} px; {} on {} (width {}, small-input stem), {} steps of {} videos x 2 clips (AdamW, lr {}). Baseline `{}`{}; method `{}`. Evaluation on the centre clip of each test video, frozen features: kNN (k 20, t 0.07), linear probe, retrieval against the training clips (recall@k). Mean ± sd over {} seeds per arm (raw pixels: one, deterministic).\n\n\
+        "Data: {} (generated: see docs/video.md), {} training and {} test videos, {} classes. Clips of {} frames at stride {}, {} x {} px; {} on {} (width {}, small-input stem), {} steps of {} videos x 2 clips (AdamW, lr {}). Baseline `{}`{}; method `{}`. Evaluation on the centre clip of each test video, frozen features: kNN (k 20, t 0.07), linear probe, retrieval against the training clips (recall@k). Mean ± sd over {} seeds per arm (raw pixels: one, deterministic; the supervised reference: {} seed(s)).\n\n\
          Command: `cargo run --release -p ssl-vision -- video-experiment --method {} --data {} {} --seeds {}{}`\n\n",
         data.display(),
         train.len(),
@@ -204,6 +208,7 @@ pub fn run(a: Args) -> Result<()> {
         options_note(&base),
         method.label(),
         a.seeds,
+        a.supervised_seeds,
         a.method.name(),
         data.display(),
         a.size.flags(&base),
@@ -278,6 +283,9 @@ fn options_note(cfg: &VideoPretrainConfig) -> String {
 
 fn method_flags(a: &Args, fractions: &[f64]) -> String {
     let mut f = String::new();
+    if a.supervised_seeds != 1 {
+        f += &format!(" --supervised-seeds {}", a.supervised_seeds);
+    }
     if let Some(b) = &a.baseline {
         f += &format!(" --baseline {b}");
     }

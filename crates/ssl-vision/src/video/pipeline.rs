@@ -195,6 +195,37 @@ pub fn pretrain_video(
     Ok((vs, method, summary))
 }
 
+/// The supervised reference: `cfg`'s backbone with a linear head trained with cross entropy
+/// on the labelled videos of `set` (one clip per video, the same augmentation, steps, batch
+/// and learning rate as pre-training), in the run folder `out`. Its encoder, frozen and
+/// scored like a pre-trained one, is the upper reference of a table.
+pub fn train_supervised(cfg: &VideoPretrainConfig, set: Arc<VideoFolder>, out: &Path, device: Device) -> Result<(nn::VarStore, ssl_core::train::Classifier)> {
+    cfg.validate()?;
+    if set.class_names.len() < 2 {
+        bail!("{}: the supervised reference needs labelled videos of at least 2 classes", set.root.display());
+    }
+    tch::manual_seed(cfg.seed as i64);
+    let vs = nn::VarStore::new(device);
+    let backbone = cfg.method_config(set.channels).backbone;
+    let mut model = ssl_core::train::Classifier::new(&vs, &crate::registry(), &backbone, set.class_names.len() as i64)?;
+    let plan = ClipPlan { clip: cfg.clip(), augment: cfg.augment(), views: 1 };
+    let fingerprint = set.fingerprint();
+    let mut loader = ClipLoader::new(set, plan, cfg.batch, cfg.seed)?;
+    let mut train = TrainConfig::default()
+        .with_schedule(cfg.steps, cfg.batch, cfg.lr, (cfg.steps / 10).max(1))
+        .with_seed(cfg.seed)
+        .with_optimizer(OptimizerConfig::new(OptimizerKind::Adamw))
+        .with_checkpoint_every(cfg.steps.max(1));
+    train.progress = false;
+    train.log_every = (cfg.steps / 10).max(1);
+    Trainer::for_run(train, out.to_path_buf(), cfg, device)?.with_data_fingerprint(fingerprint).fine_tune(
+        &vs,
+        &mut ssl_core::train::FineTune::new(&mut model, &mut loader),
+        Resume::No,
+    )?;
+    Ok((vs, model))
+}
+
 /// The configuration a video run was trained with (from its newest checkpoint).
 pub fn video_run_config(run: &Path) -> Result<VideoPretrainConfig> {
     let ck = ssl_core::train::CheckpointDir::new(run.join("checkpoints"), 1)

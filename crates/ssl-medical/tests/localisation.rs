@@ -90,6 +90,10 @@ fn the_replay_buffer_rings_samples_and_restores() {
     assert!(Replay::new(0, &[1]).is_err());
 }
 
+/// The training tests draw from libtorch's process-wide generator, which tests running in
+/// parallel share: one at a time, so each sees the draws its seed promises.
+static TRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn small() -> PhantomConfig {
     PhantomConfig { shape: [24, 36, 48], spacing: [8.0, 8.0, 8.0], ..PhantomConfig::default() }
 }
@@ -100,6 +104,7 @@ fn quick() -> AgentConfig {
 
 #[test]
 fn imitation_and_q_learning_improve_on_the_start_box() {
+    let _one_at_a_time = TRAINING.lock().unwrap_or_else(|e| e.into_inner());
     let cases = phantom_cases(&small(), 0..4, Organ::Liver).unwrap();
     let prior = mean_box(&cases.iter().map(|c| c.truth).collect::<Vec<_>>()).unwrap();
     let tasks = cases.iter().map(|c| Task { volume: c.volume.shallow_clone(), target: c.truth, weight: 1.0 }).collect();
@@ -124,6 +129,7 @@ fn imitation_and_q_learning_improve_on_the_start_box() {
 
 #[test]
 fn a_resumed_run_ends_where_the_uninterrupted_one_does() {
+    let _one_at_a_time = TRAINING.lock().unwrap_or_else(|e| e.into_inner());
     let cases = phantom_cases(&small(), 0..2, Organ::Spleen).unwrap();
     let prior = mean_box(&cases.iter().map(|c| c.truth).collect::<Vec<_>>()).unwrap();
     let tasks = || cases.iter().map(|c| Task { volume: c.volume.shallow_clone(), target: c.truth, weight: 1.0 }).collect::<Vec<_>>();

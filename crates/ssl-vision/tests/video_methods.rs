@@ -16,7 +16,7 @@ use std::sync::Arc;
 use tch::{nn, Device, Kind, Tensor};
 
 mod common;
-use common::{moving_squares, tmp};
+use common::{mild_augment, moving_squares, tmp};
 
 /// A small flow moved off its start: couplings and actnorms by noise of 0.1, the 1 x 1
 /// rotations by 0.01 (more could make them near-singular, which no training does).
@@ -221,8 +221,7 @@ fn ssvc_and_viewclr_pretrain_any_method_and_resume() {
     let root = tmp("methods-pretrain");
     moving_squares(&root.join("train"), 6, 0);
     let train = Arc::new(VideoFolder::open(&root.join("train"), false).unwrap());
-    let mut mild = AugmentConfig::default();
-    (mild.crop_scale, mild.jitter_p, mild.grayscale_p) = ((0.6, 1.0), 0.0, 0.0);
+    let mild = mild_augment();
     let base = VideoPretrainConfig {
         method: "moco-v2".into(),
         width: 4,
@@ -322,8 +321,7 @@ fn stc_mix_trains_two_streams_and_wants_a_3d_backbone() {
     let root = tmp("stc-mix");
     moving_squares(&root.join("train"), 6, 0);
     let train = Arc::new(VideoFolder::open(&root.join("train"), false).unwrap());
-    let mut mild = AugmentConfig::default();
-    (mild.crop_scale, mild.jitter_p, mild.grayscale_p) = ((0.6, 1.0), 0.0, 0.0);
+    let mild = mild_augment();
     let cfg = VideoPretrainConfig {
         method: "stc-mix".into(),
         width: 4,

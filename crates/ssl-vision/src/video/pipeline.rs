@@ -157,6 +157,19 @@ impl VideoPretrainConfig {
         l
     }
 
+    /// The run's schedule (AdamW, a tenth of the steps warm-up then cosine, one checkpoint at
+    /// the end, the loss logged ten times), shared by pre-training and the supervised reference.
+    pub fn train_config(&self) -> TrainConfig {
+        let mut train = TrainConfig::default()
+            .with_schedule(self.steps, self.batch, self.lr, (self.steps / 10).max(1))
+            .with_seed(self.seed)
+            .with_optimizer(OptimizerConfig::new(OptimizerKind::Adamw))
+            .with_checkpoint_every(self.steps.max(1));
+        train.progress = false;
+        train.log_every = (self.steps / 10).max(1);
+        train
+    }
+
     /// Checks the settings.
     pub fn validate(&self) -> Result<()> {
         self.clip().validate()?;
@@ -195,14 +208,12 @@ pub fn pretrain_video(
     let plan = ClipPlan { clip: cfg.clip(), augment: cfg.augment(), views: cfg.views };
     let fingerprint = set.fingerprint();
     let mut loader = ClipLoader::new(set, plan, cfg.batch, cfg.seed)?;
-    let mut train = TrainConfig::default()
-        .with_schedule(cfg.steps, cfg.batch, cfg.lr, (cfg.steps / 10).max(1))
-        .with_seed(cfg.seed)
-        .with_optimizer(OptimizerConfig::new(OptimizerKind::Adamw))
-        .with_checkpoint_every(cfg.steps.max(1));
-    train.progress = false;
-    train.log_every = (cfg.steps / 10).max(1);
-    let summary = Trainer::for_run(train, out.to_path_buf(), cfg, device)?.with_data_fingerprint(fingerprint).fit(&vs, method.as_mut(), &mut loader, resume)?;
+    let summary = Trainer::for_run(cfg.train_config(), out.to_path_buf(), cfg, device)?.with_data_fingerprint(fingerprint).fit(
+        &vs,
+        method.as_mut(),
+        &mut loader,
+        resume,
+    )?;
     Ok((vs, method, summary))
 }
 
@@ -222,14 +233,7 @@ pub fn train_supervised(cfg: &VideoPretrainConfig, set: Arc<VideoFolder>, out: &
     let plan = ClipPlan { clip: cfg.clip(), augment: cfg.augment(), views: 1 };
     let fingerprint = set.fingerprint();
     let mut loader = ClipLoader::new(set, plan, cfg.batch, cfg.seed)?;
-    let mut train = TrainConfig::default()
-        .with_schedule(cfg.steps, cfg.batch, cfg.lr, (cfg.steps / 10).max(1))
-        .with_seed(cfg.seed)
-        .with_optimizer(OptimizerConfig::new(OptimizerKind::Adamw))
-        .with_checkpoint_every(cfg.steps.max(1));
-    train.progress = false;
-    train.log_every = (cfg.steps / 10).max(1);
-    Trainer::for_run(train, out.to_path_buf(), cfg, device)?.with_data_fingerprint(fingerprint).fine_tune(
+    Trainer::for_run(cfg.train_config(), out.to_path_buf(), cfg, device)?.with_data_fingerprint(fingerprint).fine_tune(
         &vs,
         &mut ssl_core::train::FineTune::new(&mut model, &mut loader),
         Resume::No,

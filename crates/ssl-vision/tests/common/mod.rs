@@ -33,3 +33,11 @@ pub fn moving_squares(root: &Path, per_class: usize, seed: u64) {
         }
     }
 }
+
+/// Mild crops and no colour changes: each moving-squares video's colour and path tell it
+/// apart, so a contrastive loss can fall within a few steps.
+pub fn mild_augment() -> ssl_vision::augment::AugmentConfig {
+    let mut mild = ssl_vision::augment::AugmentConfig::default();
+    (mild.crop_scale, mild.jitter_p, mild.grayscale_p) = ((0.6, 1.0), 0.0, 0.0);
+    mild
+}

@@ -66,3 +66,28 @@ pub(crate) fn add_named(sums: &mut Vec<(String, f64)>, name: &str, value: f64) {
         None => sums.push((name.to_string(), value)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn losses_read_back_bit_exact() {
+        // 130.65331632653061 parses one unit in the last place low with serde_json's default
+        // float parser: a resumed run would report another final loss than the run itself.
+        let dir = std::env::temp_dir().join(format!("ssl-core-metrics-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("metrics.jsonl");
+        let values = [130.65331632653061, 0.1 + 0.2, 2.0612498074769974, f64::MIN_POSITIVE, 1e300 / 3.0];
+        let mut log = MetricsLog::open(&path, None).unwrap();
+        for (step, v) in values.iter().enumerate() {
+            log.log(&serde_json::json!({"step": step + 1, "loss": v})).unwrap();
+        }
+        let back = MetricsLog::read_losses(&path).unwrap();
+        assert_eq!(back.len(), values.len());
+        for ((step, b), v) in back.iter().zip(values) {
+            assert_eq!(b.to_bits(), v.to_bits(), "step {step}: wrote {v:?}, read {b:?}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -273,6 +273,15 @@ fn benchmark_splits_are_frame_folders_with_their_rules() {
     let parts = standard_parts(2, 1);
     assert!(write_benchmark(&out, &[bar.shallow_clone()], &[bar.shallow_clone()], &short, &parts, &cfg, 0, serde_json::json!({})).is_err());
     assert!(out.join("old.txt").exists() && !root.join("bench.partial").exists());
+    // A part without a camera is refused by name before anything is written.
+    let mut no_camera = standard_parts(2, 1);
+    no_camera[5].cameras.clear();
+    let err = write_benchmark(&out, &[bar.shallow_clone()], &[bar.shallow_clone()], &backgrounds, &no_camera, &cfg, 0, serde_json::json!({})).unwrap_err();
+    assert!(err.to_string().contains("cross-view/test"), "{err}");
+    assert!(out.join("old.txt").exists() && !root.join("bench.partial").exists());
+    // A clip of the wrong shape is an error naming the folder, not a panic.
+    let err = ssl_vision::video::write_clip(&root.join("bad-clip"), &Tensor::zeros([4, 24, 24], (Kind::Float, tch::Device::Cpu))).unwrap_err();
+    assert!(err.to_string().contains("bad-clip"), "{err}");
 
     let n =
         write_benchmark(&out, &[bar.shallow_clone()], &[bar.shallow_clone()], &backgrounds, &parts, &cfg, 7, serde_json::json!({"objects": "a bar"})).unwrap();

@@ -68,6 +68,9 @@ pub fn write_benchmark(
     if objects.is_empty() || test_objects.is_empty() || backgrounds.is_empty() {
         bail!("the benchmark needs objects for training and test clips and at least one background clip");
     }
+    if let Some(p) = parts.iter().find(|p| p.cameras.is_empty() || p.cameras.iter().any(|a| !a.is_finite())) {
+        bail!("benchmark part {} needs at least one finite camera angle, got {:?}", p.folder, p.cameras);
+    }
     let stage = out.with_extension("partial");
     let _ = std::fs::remove_dir_all(&stage);
     let written = write_parts(&stage, objects, test_objects, backgrounds, parts, cfg, seed, sources).inspect_err(|_| {
@@ -131,8 +134,11 @@ fn write_parts(
 
 /// Writes a clip `[T, C, H, W]` in `[0, 1]` as PNG frames `00.png`, `01.png`, ... in `dir`.
 pub fn write_clip(dir: &Path, clip: &Tensor) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let s = clip.size();
+    if s.len() != 4 || !(s[1] == 1 || s[1] == 3) {
+        bail!("cannot write {}: a clip is [T, 1 or 3, H, W], got {s:?}", dir.display());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let (c, h, w) = (s[1], s[2] as u32, s[3] as u32);
     for f in 0..s[0] {
         let frame = (clip.get(f) * 255.0).round().clamp(0.0, 255.0).to_kind(Kind::Uint8);

@@ -2,7 +2,7 @@
 //! generated motion benchmark by default): raw pixels, random 3-D encoders, and a method's
 //! pre-trained encoders over seeds, scored by kNN, the linear probe and clip-to-clip
 //! retrieval; the table goes to `docs/`.
-use super::video_common::{clip_blocks_png, pretrain_and_score, scores_table, supervised_row, LabelledClips, SizeArgs};
+use super::video_common::{clip_blocks_png, pretrain_and_score, scores_table, supervised_row, LabelledClips, RuntimeArgs, SizeArgs};
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use ssl_vision::video::{VideoPretrainConfig, VideoScores};
@@ -32,18 +32,15 @@ pub struct Args {
     /// retrieval examples) go to `img/` beside it.
     #[arg(long)]
     pub doc: Option<PathBuf>,
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// Threads (0: all free cores).
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
 }
 
 pub fn run(a: Args) -> Result<()> {
     if a.seeds == 0 {
         bail!("--seeds must be at least 1");
     }
-    let device = ssl_core::device::setup_runtime(&a.device, a.threads)?;
+    let device = a.runtime.setup()?;
     let cfg = a.size.config(&a.method)?;
     let clips = LabelledClips::open(&a.data, &cfg)?;
     let split = clips.split.clone();
@@ -77,7 +74,7 @@ pub fn run(a: Args) -> Result<()> {
         md,
         "\nTotal time {:.0} s on {} ({} threads). Chance is {:.1}%.",
         t0.elapsed().as_secs_f64(),
-        a.device,
+        a.runtime.device,
         tch::get_num_threads(),
         100.0 / clips.classes() as f64
     )?;

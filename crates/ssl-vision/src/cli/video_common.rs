@@ -9,6 +9,24 @@ use std::path::Path;
 use std::sync::Arc;
 use tch::{Device, Tensor};
 
+/// Where a video command computes: `--device` and `--threads`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RuntimeArgs {
+    /// cpu, cuda, cuda:N, or auto (CUDA when present).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Threads (0: all free cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+impl RuntimeArgs {
+    /// Sets libtorch's threads and parses the device.
+    pub fn setup(&self) -> Result<Device> {
+        ssl_core::device::setup_runtime(&self.device, self.threads)
+    }
+}
+
 /// How large the run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Preset {

@@ -2,7 +2,7 @@
 //! labelled split: kNN, linear probe and clip-to-clip retrieval of centre clips; writes
 //! `eval.json` in the run and, when asked, retrieval examples as frame strips.
 use super::video_baseline::retrieval_strip;
-use super::video_common::LabelledClips;
+use super::video_common::{LabelledClips, RuntimeArgs};
 use anyhow::{Context, Result};
 use clap::Parser;
 use ssl_core::train::load_latest_weights;
@@ -26,16 +26,13 @@ pub struct Args {
     /// Draw retrieval examples (test clips and their nearest training clips) here.
     #[arg(long)]
     pub strip: Option<PathBuf>,
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// Threads (0: all free cores).
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
 }
 
 pub fn run(a: Args) -> Result<()> {
     let cfg = video_run_config(&a.run)?;
-    let device = ssl_core::device::setup_runtime(&a.device, a.threads)?;
+    let device = a.runtime.setup()?;
     let clips = LabelledClips::open(&a.data, &cfg)?;
     let (encoder, scores, features) = if a.raw_pixels {
         ("raw pixels".to_string(), clips.raw_scores()?, None)

@@ -7,7 +7,7 @@
 //! - `viewclr`: MoCo v2 with and without the learnable view generator on the cross-view split
 //!   (trained on cameras at 0 and 25 degrees, tested at 55).
 //! - `stc-mix`: STC-mix + CMMC against SimCLR at 25, 50 and 100 % of the training videos.
-use super::video_common::{clip_blocks_png, pretrain_and_score, scores_table, supervised_row, LabelledClips, Preset, ScoredRun, SizeArgs};
+use super::video_common::{clip_blocks_png, pretrain_and_score, scores_table, supervised_row, LabelledClips, Preset, RuntimeArgs, ScoredRun, SizeArgs};
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use ssl_core::eval::mean_std;
@@ -82,11 +82,8 @@ pub struct Args {
     /// The report (default `docs/video-<method>.md`); pictures go to `img/` beside it.
     #[arg(long)]
     pub doc: Option<PathBuf>,
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// Threads (0: all free cores).
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
 }
 
 /// The motion input as a flag.
@@ -97,12 +94,14 @@ pub enum MotionArg {
 }
 
 /// Pre-training steps of `--method stc-mix` with `--preset cpu` unless `--steps` is given.
-pub const STC_MIX_CPU_STEPS: usize = 100;
+pub const STC_MIX_CPU_STEPS: usize = 60;
 
 /// The two arms of the experiment at one size.
 fn arms(a: &Args) -> Result<(VideoPretrainConfig, VideoPretrainConfig)> {
     let baseline = a.baseline.clone().unwrap_or_else(|| if a.method == Which::StcMix { "simclr".into() } else { "moco-v2".into() });
-    // STC-mix runs three data shares x two arms: 100 steps each on a CPU by default.
+    // STC-mix runs three data shares x two arms x three seeds, and its step costs about three
+    // of SimCLR's (two encoders, a mixed and a cross-modal pass): 60 steps keep the CPU
+    // default near 20 minutes on 2 cores.
     let mut size = a.size.clone();
     if a.method == Which::StcMix && a.size.preset == Preset::Cpu && a.size.steps.is_none() {
         size.steps = Some(STC_MIX_CPU_STEPS);
@@ -141,7 +140,7 @@ pub fn run(a: Args) -> Result<()> {
     if a.seeds == 0 {
         bail!("--seeds must be at least 1");
     }
-    let device = ssl_core::device::setup_runtime(&a.device, a.threads)?;
+    let device = a.runtime.setup()?;
     let (base, method) = arms(&a)?;
     let fractions = a.fractions.clone().unwrap_or_else(|| if a.method == Which::StcMix { vec![0.25, 0.5, 1.0] } else { vec![1.0] });
     if fractions.iter().any(|f| !(*f > 0.0 && *f <= 1.0)) {
@@ -223,7 +222,7 @@ pub fn run(a: Args) -> Result<()> {
         "\nChance is {:.1}%. Total time {:.0} s on {} ({} threads).\n",
         100.0 / clips.classes() as f64,
         t0.elapsed().as_secs_f64(),
-        a.device,
+        a.runtime.device,
         tch::get_num_threads()
     )?;
     writeln!(md, "Method minus baseline (means; a difference within the larger of the two arms' seed sd is no difference):\n")?;

@@ -1,7 +1,7 @@
 //! Pre-trains a video encoder on a folder of videos (frame folders, or video files with the
 //! `video` feature; labels unused): any registered method on clip views of a 3-D backbone,
 //! optionally with SSVC's static cue suppression or ViewCLR's view generator; resumable.
-use super::video_common::SizeArgs;
+use super::video_common::{RuntimeArgs, SizeArgs};
 use anyhow::{Context, Result};
 use clap::Parser;
 use ssl_core::train::{MetricsLog, Resume};
@@ -43,15 +43,12 @@ pub struct Args {
     /// Continue the run in --out from its newest checkpoint.
     #[arg(long)]
     pub resume: bool,
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// Threads (0: all free cores).
-    #[arg(long, default_value_t = 0)]
-    pub threads: usize,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let device = ssl_core::device::setup_runtime(&a.device, a.threads)?;
+    let device = a.runtime.setup()?;
     let mut cfg = VideoPretrainConfig { seed: a.seed, ..a.size.config(&a.method)? };
     if let Some(t) = a.temperature {
         cfg.method_options.insert("temperature".into(), t.into());

@@ -148,7 +148,10 @@ impl Method for StcMix {
         let partner = (Tensor::arange(n, (Kind::Int64, x0.device())) + shift).remainder(n);
         let (m0, m1) = (self.o.motion.compute(x0)?, self.o.motion.compute(x1)?);
         let rgb_key = self.rgb_head.forward_t(&self.rgb.forward_t(x1, true), true);
-        let motion_query = self.motion_head.forward_t(&self.motion.forward_t(&m0, true), true);
+        let stage = self.o.mix_stage;
+        // Clip 1's motion runs once: its stage features serve CMMC and the cross-modal query.
+        let h_m0 = self.motion.features_until(&m0, stage, true);
+        let motion_query = self.motion_head.forward_t(&self.motion.features_from(&h_m0, stage, true), true);
         let motion_key = self.motion_head.forward_t(&self.motion.forward_t(&m1, true), true);
         let eye = Tensor::eye(n, (Kind::Float, x0.device()));
         // STC-mix: a tesseract of the partner's clip pasted into clip 1.
@@ -160,9 +163,8 @@ impl Method for StcMix {
         let mixed_query = self.rgb_head.forward_t(&self.rgb.forward_t(&mixed, true), true);
         let stc = soft_infonce(&mixed_query, &rgb_key, &mix_targets(&lambda, &partner, n), t)?;
         // CMMC: the partner's motion features pasted into the RGB features.
-        let stage = self.o.mix_stage;
         let h_rgb = self.rgb.features_until(x0, stage, true);
-        let h_motion = self.motion.features_until(&m0, stage, true).index_select(0, &partner);
+        let h_motion = h_m0.index_select(0, &partner);
         let hs = h_rgb.size();
         let b = draw_box([hs[2], hs[3], hs[4]], rng.random_range(lo..=hi), &mut rng);
         let (h_mixed, keep) = paste_box(&h_rgb, &h_motion, b);

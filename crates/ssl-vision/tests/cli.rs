@@ -819,6 +819,7 @@ fn video_experiments_run_each_method_against_its_baseline() {
             assert!(md.contains(row), "{method}: {row} missing:\n{md}\n{out}");
         }
         assert!(md.contains("Method minus baseline") && md.contains("Mean ± sd over 2 seeds per arm"), "{md}");
+        assert!(md.contains("each clip augmented as one: crops of 50-100% of the frame, flips with p 0, SimCLR's"), "{md}");
         assert!(dir.join(format!("img/video-{method}-loss.png")).exists());
         assert!(md.contains(&format!("video-experiment --method {method}")), "{md}");
     }
@@ -910,6 +911,7 @@ fn video_baseline_writes_its_table() {
     let strip = image::open(dir.join("img/video-baseline-data-retrieval.png")).unwrap();
     assert_eq!((strip.width(), strip.height()), (4 * 18, 2 * (4 * 18 + 6)));
     assert!(md.contains("queue 1024") && md.contains("--preset cpu"), "{md}");
+    assert!(md.contains("each clip augmented as one: crops of 50-100% of the frame, flips with p 0, SimCLR's"), "{md}");
     // The GPU configuration with its sizes overridden to run here: its queue, its name.
     let gpu_doc = dir.join("vb-gpu.md");
     ok(&[

@@ -64,9 +64,9 @@ pub fn run(a: Args) -> Result<()> {
 
     let (train, test) = (&clips.train, &clips.test);
     let mut md = format!(
-        "Data: {} (generated where it is the motion benchmark: see docs/video.md): {} training and {} test videos, {} classes. Clips of {} frames at stride {}, {} x {} px. Pre-training: {} on {} (width {}, small-input stem), {} steps of {} videos x 2 clips (AdamW, lr {}, queue {} where the method keeps one); each clip augmented as one: crops of {}-100% of the frame, flips with p {}, SimCLR's colour jitter and grey-scale. Evaluation on the centre clip of each video, frozen features: kNN (k 20, t 0.07), linear probe, clip-to-clip retrieval (test clips query the training clips; recall@k). Mean ± sd over {} seeds (raw pixels: one, deterministic; the supervised reference: {} seed(s)).\n\n\
+        "Data: {} (generated where it is the motion benchmark: see docs/video.md): {} training and {} test videos, {} classes. Clips of {} frames at stride {}, {} x {} px. Pre-training: {} on {} (width {}, small-input stem), {} steps of {} videos x 2 clips (AdamW, lr {}, queue {} where the method keeps one); {}. Evaluation on the centre clip of each video, frozen features: kNN (k 20, t 0.07), linear probe, clip-to-clip retrieval (test clips query the training clips; recall@k). Mean ± sd over {} seeds (raw pixels: one, deterministic; the supervised reference: {} seed(s)).\n\n\
          Command: `cargo run --release -p ssl-vision -- video-baseline --data {} --method {} {} --seeds {} --supervised-seeds {}`\n\n",
-        a.data.display(), train.len(), test.len(), clips.classes(), cfg.frames, cfg.stride, cfg.size, cfg.size, cfg.method, cfg.backbone, cfg.width, cfg.steps, cfg.batch, cfg.lr, cfg.queue, 100.0 * cfg.clip_augment.crop_scale.0, cfg.clip_augment.flip_p, a.seeds, a.supervised_seeds,
+        a.data.display(), train.len(), test.len(), clips.classes(), cfg.frames, cfg.stride, cfg.size, cfg.size, cfg.method, cfg.backbone, cfg.width, cfg.steps, cfg.batch, cfg.lr, cfg.queue, SizeArgs::augmentation_note(&cfg), a.seeds, a.supervised_seeds,
         a.data.display(), cfg.method, a.size.flags(&cfg), a.seeds, a.supervised_seeds,
     );
     md += &scores_table(&rows);

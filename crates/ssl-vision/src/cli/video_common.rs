@@ -90,7 +90,7 @@ impl SizeArgs {
             Preset::Cpu => VideoPretrainConfig::default(),
             Preset::Gpu => VideoPretrainConfig::gpu(),
         };
-        let cfg = VideoPretrainConfig {
+        let mut cfg = VideoPretrainConfig {
             method: method.to_string(),
             backbone: self.backbone.clone(),
             width: self.width.unwrap_or(preset.width),
@@ -102,7 +102,6 @@ impl SizeArgs {
             lr: self.lr.unwrap_or(preset.lr),
             ..preset
         };
-        let mut cfg = cfg;
         if let Some(c) = self.crop_min {
             cfg.clip_augment.crop_scale.0 = c;
         }
@@ -111,6 +110,15 @@ impl SizeArgs {
         }
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// How each clip of `cfg` is augmented, for the reports.
+    pub fn augmentation_note(cfg: &VideoPretrainConfig) -> String {
+        format!(
+            "each clip augmented as one: crops of {}-100% of the frame, flips with p {}, SimCLR's colour jitter and grey-scale",
+            100.0 * cfg.clip_augment.crop_scale.0,
+            cfg.clip_augment.flip_p
+        )
     }
 
     /// The flags that reproduce `cfg` from this preset.

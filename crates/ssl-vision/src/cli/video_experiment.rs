@@ -187,7 +187,7 @@ pub fn run(a: Args) -> Result<()> {
 
     let (train, test) = (&clips.train, &clips.test);
     let mut md = format!(
-        "Data: {} (generated: see docs/video.md), {} training and {} test videos, {} classes. Clips of {} frames at stride {}, {} x {} px; {} on {} (width {}, small-input stem), {} steps of {} videos x 2 clips (AdamW, lr {}); each clip augmented as one: crops of {}-100% of the frame, flips with p {}, SimCLR's colour jitter and grey-scale. Baseline `{}`{}; method `{}`. Evaluation on the centre clip of each test video, frozen features: kNN (k 20, t 0.07), linear probe, retrieval against the training clips (recall@k). Mean ± sd over {} seeds per arm (raw pixels: one, deterministic; the supervised reference: {} seed(s)).\n\n\
+        "Data: {} (generated: see docs/video.md), {} training and {} test videos, {} classes. Clips of {} frames at stride {}, {} x {} px; {} on {} (width {}, small-input stem), {} steps of {} videos x 2 clips (AdamW, lr {}); {}. Baseline `{}`{}; method `{}`. Evaluation on the centre clip of each test video, frozen features: kNN (k 20, t 0.07), linear probe, retrieval against the training clips (recall@k). Mean ± sd over {} seeds per arm (raw pixels: one, deterministic; the supervised reference: {} seed(s)).\n\n\
          Command: `cargo run --release -p ssl-vision -- video-experiment --method {} --data {} {} --seeds {}{}`\n\n",
         data.display(),
         train.len(),
@@ -203,8 +203,7 @@ pub fn run(a: Args) -> Result<()> {
         base.steps,
         base.batch,
         base.lr,
-        100.0 * base.clip_augment.crop_scale.0,
-        base.clip_augment.flip_p,
+        SizeArgs::augmentation_note(&base),
         base.method,
         options_note(&base),
         method.label(),
